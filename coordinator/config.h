@@ -1,0 +1,76 @@
+/* The coordinator's configuration: listeners, detection settings, the
+ * optional agent registry and the services with their endpoints (checks).
+ * Loaded from YAML with vtg_yconf; every error names file:line:col. */
+#ifndef VTG_COORD_CONFIG_H
+#define VTG_COORD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vtg_status_range_s {
+  uint16_t lo, hi;
+} vtg_status_range_t;
+
+/* One endpoint of a service: what DESIGN.md calls a check. */
+typedef struct vtg_check_cfg_s {
+  char *name;              /* unique over the whole config */
+  char *service;           /* the service it belongs to */
+  char *kind;              /* "web", "api", ... */
+  char *url;               /* http:// or https:// */
+  char *method;            /* GET (default), HEAD, POST, ... */
+  int64_t interval_us;
+  int64_t timeout_us;      /* < interval */
+  int64_t max_latency_us;  /* 0 = none; slower answers are "degraded" */
+  vtg_status_range_t *accept; /* accepted statuses; empty = 200-399 */
+  size_t n_accept;
+  char **regions;          /* region selector: only agents of these regions run it; empty = all */
+  size_t n_regions;
+  int line;                /* where it is defined, for messages */
+} vtg_check_cfg_t;
+
+typedef struct vtg_detect_cfg_s {
+  int64_t fail_threshold;    /* default 2 */
+  int64_t recover_threshold; /* default 2 */
+  int64_t min_regions;       /* default 2; a config saying less is refused */
+  int64_t merge_gap_us;      /* default 5m */
+  int64_t settle_us;         /* 0 = auto: the longest interval + its timeout */
+  int64_t lateness_us;       /* how far the watermark may wait for a slow live agent; default 10s */
+} vtg_detect_cfg_t;
+
+typedef struct vtg_registry_entry_s {
+  char *id, *region, *country;
+  double lat, lon;
+} vtg_registry_entry_t;
+
+typedef struct vtg_coord_config_s {
+  char *path;
+  char *agent_listen;      /* "HOST:PORT", default 127.0.0.1:7300 */
+  char *http_listen;       /* "HOST:PORT", default 127.0.0.1:7380 */
+  char *store_path;        /* SQLite file, default ./vantage.db */
+  int64_t heartbeat_us;    /* default 5s */
+  int64_t idle_timeout_us; /* default 3 heartbeats */
+  uint32_t max_frame;      /* default 1 MiB */
+  char *log_level;         /* default "info" */
+  vtg_detect_cfg_t detect;
+  vtg_check_cfg_t *checks; /* all endpoints of all services, in file order */
+  size_t n_checks;
+  char **services;         /* service names in file order */
+  size_t n_services;
+  vtg_registry_entry_t *registry; /* has_registry: only these agents are accepted */
+  size_t n_registry;
+  int has_registry;
+} vtg_coord_config_t;
+
+/* Loads path into *out (zeroed first). On error returns VTG_ECONFIG or
+ * VTG_EIO with "FILE:LINE:COL: message" in err; *out is then freed. */
+int vtg_config_load(const char *path, vtg_coord_config_t *out, char *err, size_t errlen);
+void vtg_config_free(vtg_coord_config_t *c);
+/* Registry entry for an agent id, NULL if absent. */
+const vtg_registry_entry_t *vtg_config_registry_find(const vtg_coord_config_t *c,
+                                                     const char *agent_id);
+/* Whether an agent of region runs check ch (region selector). */
+int vtg_config_check_applies(const vtg_check_cfg_t *ch, const char *region);
+/* The settle time in effect (auto resolved). */
+int64_t vtg_config_settle_us(const vtg_coord_config_t *c);
+
+#endif

@@ -1,0 +1,74 @@
+/* The coordinator daemon's shared state: what the agent server, the ingest,
+ * the detector, the store and the HTTP API all look at. Owned by the loop
+ * thread; nothing here is touched from another thread. */
+#ifndef VTG_COORD_H
+#define VTG_COORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "detect.h"
+#include "store.h"
+
+struct vtg_session_s;
+struct vtg_server_s;
+struct vtg_http_s;
+
+/* An agent the coordinator has seen since it started (connected or not). */
+typedef struct vtg_agent_s {
+  uint32_t idx;               /* dense; the detector's agent id */
+  char *id;
+  char *region, *country;     /* the registry's place wins over the Hello's */
+  double lat, lon;
+  uint32_t region_idx;
+  char *version;              /* software version from Hello */
+  char *address;              /* peer "ip:port" of the current/last connection */
+  int connected;
+  int64_t connected_since_us; /* wall clock */
+  int64_t last_seen_us;       /* wall clock of the last frame */
+  uint64_t epoch;             /* spool epoch of the current session */
+  uint64_t acked_seq;         /* highest contiguous sequence stored for epoch */
+  int64_t complete_before_us; /* the agent's own watermark (its clock) */
+  uint64_t results_total;     /* results accepted */
+  uint64_t duplicates_total;  /* results dropped as already seen */
+  struct vtg_session_s *session; /* NULL while disconnected */
+} vtg_agent_t;
+
+typedef struct vtg_coord_s {
+  uv_loop_t *loop;
+  char *config_path;
+  vtg_coord_config_t cfg;
+  uint32_t *check_ids;        /* cfg.checks[i] has stable id check_ids[i] */
+  uint64_t checkset_version;  /* bumped on every reload */
+  vtg_store_t *store;
+  vtg_detect_t *detect;
+  vtg_agent_t **agents;       /* by idx */
+  size_t n_agents;
+  char **regions;             /* region idx -> name */
+  size_t n_regions;
+  int64_t watermark_us;       /* event time the detector has reached */
+  int64_t started_us;
+  struct vtg_server_s *server;
+  struct vtg_http_s *http;
+  uv_timer_t detect_timer;
+  uv_signal_t sig_hup, sig_term, sig_int;
+  int closing;
+} vtg_coord_t;
+
+/* serve: loads the config, opens the store, starts listeners; runs until
+ * SIGTERM/SIGINT. Returns the process exit status. */
+int vtg_coord_serve(const char *config_path);
+
+/* Agent table helpers. */
+vtg_agent_t *vtg_coord_agent_find(vtg_coord_t *c, const char *id);
+/* Finds or adds the agent; sets region (interning it) and place. */
+int vtg_coord_agent_get(vtg_coord_t *c, const char *id, const char *region,
+                        vtg_agent_t **out);
+/* Region index by name, interned on first use (and told to the detector). */
+int vtg_coord_region_idx(vtg_coord_t *c, const char *name, uint32_t *out);
+/* Config index of the check with stable id, or -1. */
+int vtg_coord_check_index(const vtg_coord_t *c, uint32_t check_id);
+
+#endif
