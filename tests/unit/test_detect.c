@@ -1,0 +1,431 @@
+/* Table-driven tests of the detector: a fleet probes on a 1 s grid with
+ * per-agent phases, faults decide each probe's outcome, results go in in
+ * start-time order while the watermark follows 300 ms behind, and the
+ * incidents that come out are compared with what DESIGN.md's rules say. */
+#include "detect.h"
+
+#include "test.h"
+
+#define S 1000000LL /* one second in us */
+#define T0 (1800000000LL * S)
+#define MAX_AGENTS 16
+#define MAX_CHECKS 8
+#define MAX_FAULTS 8
+#define MAX_INCS 16
+#define NONE (-1)
+
+/* error classes, as on the wire */
+enum { E_NONE = 0, E_TIMEOUT = 5, E_RESET = 6, E_5XX = 7 };
+
+typedef struct fault_s {
+  int check;       /* NONE: every check (a vantage fault) */
+  int region;      /* NONE: see agent */
+  int agent;       /* NONE: every agent of region (or everyone) */
+  double from, to; /* seconds */
+  int cls;
+  int flap;        /* fail every other probe */
+} fault_t;
+
+typedef struct fleet_s {
+  int n_regions;
+  int agents_per_region[8];
+  int n_checks;
+  const char *service[MAX_CHECKS];
+  const char *kind[MAX_CHECKS];
+  fault_t faults[MAX_FAULTS];
+  int n_faults;
+  double duration;
+  /* derived */
+  int n_agents;
+  int region_of[MAX_AGENTS];
+  /* lateness: results of this agent arrive only at the end (a replay) */
+  int late_agent;
+} fleet_t;
+
+typedef struct seen_s {
+  char id[32];
+  int removed;
+  int64_t onset, resolved;
+  int cause, scope, n_regions, n_waves, peak, total;
+  char regions[8][16];
+  int updates;
+} seen_t;
+
+typedef struct out_s {
+  seen_t incs[MAX_INCS];
+  int n;
+  int retracted; /* published, then taken back: settling should prevent it */
+} out_t;
+
+static const char *region_names[] = {"us-east", "us-west", "eu-west", "ap-south",
+                                     "us-central", "sa-east", "af-south", "me-central"};
+
+static void on_incident(void *ctx, const vtg_incident_t *inc, int removed) {
+  out_t *o = ctx;
+  seen_t *s = NULL;
+  for (int i = 0; i < o->n; i++)
+    if (strcmp(o->incs[i].id, inc->id) == 0) s = &o->incs[i];
+  if (s == NULL) {
+    if (o->n == MAX_INCS) return;
+    s = &o->incs[o->n++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->id, sizeof s->id, "%s", inc->id);
+  }
+  s->removed = removed;
+  o->retracted += removed;
+  s->onset = inc->onset_us;
+  s->resolved = inc->resolved_us;
+  s->cause = inc->cause;
+  s->scope = inc->scope;
+  s->n_regions = (int)inc->n_regions;
+  s->n_waves = (int)inc->n_waves;
+  s->peak = inc->peak_regions;
+  s->total = inc->total_regions;
+  for (size_t i = 0; i < inc->n_regions && i < 8; i++)
+    snprintf(s->regions[i], sizeof s->regions[i], "%s", inc->regions[i].region);
+  s->updates++;
+}
+
+static int fault_class(const fleet_t *f, int agent, int check, double t, int k) {
+  for (int i = 0; i < f->n_faults; i++) {
+    const fault_t *x = &f->faults[i];
+    if (t < x->from || t >= x->to) continue;
+    if (x->check != NONE && x->check != check) continue;
+    if (x->agent != NONE && x->agent != agent) continue;
+    if (x->region != NONE && x->region != f->region_of[agent]) continue;
+    if (x->flap && (k % 2) == 0) continue;
+    return x->cls;
+  }
+  return E_NONE;
+}
+
+typedef struct probe_s {
+  int64_t start;
+  int agent, check;
+} probe_t;
+
+static int cmp_probe(const void *a, const void *b) {
+  const probe_t *x = a, *y = b;
+  return (x->start > y->start) - (x->start < y->start);
+}
+
+/* Runs the fleet and returns the detector's published incidents (removed
+ * ones dropped) in *o. */
+static void run_fleet(fleet_t *f, const vtg_detect_params_t *p, out_t *o) {
+  memset(o, 0, sizeof *o);
+  vtg_detect_t *d = vtg_detect_new(p, on_incident, o);
+  f->n_agents = 0;
+  for (int r = 0; r < f->n_regions; r++) {
+    vtg_detect_set_region(d, (uint32_t)r, region_names[r]);
+    for (int a = 0; a < f->agents_per_region[r]; a++) {
+      f->region_of[f->n_agents] = r;
+      vtg_detect_set_agent(d, (uint32_t)f->n_agents, (uint32_t)r);
+      f->n_agents++;
+    }
+  }
+  for (int c = 0; c < f->n_checks; c++) {
+    char name[32];
+    snprintf(name, sizeof name, "check-%d", c);
+    vtg_detect_set_check(d, (uint32_t)c, name, f->service[c], f->kind[c] ? f->kind[c] : "web", S,
+                         700000);
+  }
+  int n_steps = (int)f->duration;
+  size_t n = (size_t)n_steps * (size_t)f->n_agents * (size_t)f->n_checks;
+  probe_t *pr = calloc(n, sizeof *pr);
+  size_t k = 0;
+  for (int a = 0; a < f->n_agents; a++)
+    for (int c = 0; c < f->n_checks; c++) {
+      /* a fixed, uneven spread of phases over the interval */
+      int64_t phase = (int64_t)((a * 7919 + c * 104729) % 1000) * 1000;
+      for (int s = 0; s < n_steps; s++) pr[k++] = (probe_t){T0 + s * S + phase, a, c};
+    }
+  qsort(pr, n, sizeof *pr, cmp_probe);
+  int64_t next_adv = T0;
+  int *step = calloc((size_t)f->n_agents * MAX_CHECKS, sizeof(int));
+  for (size_t i = 0; i < n; i++) {
+    while (pr[i].start >= next_adv) {
+      vtg_detect_advance(d, next_adv - 300000);
+      next_adv += 100000;
+    }
+    if (pr[i].agent == f->late_agent) continue;
+    int *kk = &step[pr[i].agent * MAX_CHECKS + pr[i].check];
+    int cls = fault_class(f, pr[i].agent, pr[i].check, (double)(pr[i].start - T0) / S, (*kk)++);
+    vtg_detect_result_t r = {(uint32_t)pr[i].agent, (uint32_t)pr[i].check, pr[i].start, 20000,
+                             cls ? VTG_OUTCOME_DOWN : VTG_OUTCOME_UP, cls};
+    vtg_detect_feed(d, &r);
+  }
+  if (f->late_agent >= 0) { /* the replay: everything of that agent at once */
+    memset(step, 0, (size_t)f->n_agents * MAX_CHECKS * sizeof(int));
+    for (size_t i = 0; i < n; i++) {
+      if (pr[i].agent != f->late_agent) continue;
+      int *kk = &step[pr[i].agent * MAX_CHECKS + pr[i].check];
+      int cls = fault_class(f, pr[i].agent, pr[i].check, (double)(pr[i].start - T0) / S, (*kk)++);
+      vtg_detect_result_t r = {(uint32_t)pr[i].agent, (uint32_t)pr[i].check, pr[i].start, 20000,
+                               cls ? VTG_OUTCOME_DOWN : VTG_OUTCOME_UP, cls};
+      vtg_detect_feed(d, &r);
+    }
+  }
+  vtg_detect_advance(d, T0 + (int64_t)(f->duration * S));
+  vtg_detect_advance(d, T0 + (int64_t)(f->duration * S) + 1);
+  /* drop retracted incidents */
+  int w = 0;
+  for (int i = 0; i < o->n; i++)
+    if (!o->incs[i].removed) o->incs[w++] = o->incs[i];
+  o->n = w;
+  free(step);
+  free(pr);
+  vtg_detect_free(d);
+}
+
+static vtg_detect_params_t params(int64_t merge_gap_s) {
+  vtg_detect_params_t p = {2, 2, 2, merge_gap_s * S, 0, 0};
+  return p;
+}
+
+static double rel(int64_t t) {
+  return (double)(t - T0) / S;
+}
+
+#define ASSERT_NEAR(x, want, tol)                                                         \
+  do {                                                                                    \
+    double x_ = (x), w_ = (want);                                                         \
+    if (x_ < w_ - (tol) || x_ > w_ + (tol)) {                                             \
+      fprintf(stderr, "%s:%d: %s = %.3f, want %.3f +- %.1f\n", __FILE__, __LINE__, #x, x_, \
+              w_, (double)(tol));                                                         \
+      return 1;                                                                           \
+    }                                                                                     \
+  } while (0)
+
+static fleet_t fleet(int n_regions, const int *per_region, int n_checks) {
+  fleet_t f;
+  memset(&f, 0, sizeof f);
+  f.n_regions = n_regions;
+  for (int r = 0; r < n_regions; r++) f.agents_per_region[r] = per_region[r];
+  f.n_checks = n_checks;
+  static const char *svc[] = {"shop", "auth", "search", "blog", "docs", "mail", "pay", "maps"};
+  for (int c = 0; c < n_checks; c++) f.service[c] = svc[c];
+  f.duration = 60;
+  f.late_agent = -1;
+  return f;
+}
+
+static void add_fault(fleet_t *f, int check, int region, int agent, double from, double to,
+                      int cls) {
+  f->faults[f->n_faults++] = (fault_t){check, region, agent, from, to, cls, 0};
+}
+
+/* One region with two agents agreeing: a regional incident (the two-agent
+ * rule), onset and recovery from probe timestamps. */
+VTG_TEST(regional_two_agents) {
+  int per[] = {2, 1, 1};
+  fleet_t f = fleet(3, per, 2);
+  add_fault(&f, 1, 0, NONE, 12, 27, E_5XX);
+  out_t o;
+  run_fleet(&f, &(vtg_detect_params_t){2, 2, 2, 5 * S, 0, 0}, &o);
+  ASSERT_EQ(o.n, 1);
+  ASSERT_EQ(o.incs[0].scope, VTG_SCOPE_REGIONAL);
+  ASSERT_STR_EQ(o.incs[0].regions[0], "us-east");
+  ASSERT_EQ(o.incs[0].n_regions, 1);
+  ASSERT_NEAR(rel(o.incs[0].onset), 12.5, 0.5);
+  ASSERT_NEAR(rel(o.incs[0].resolved), 27.5, 0.5);
+  ASSERT_EQ(o.incs[0].cause, E_5XX);
+  ASSERT_EQ(o.incs[0].peak, 1);
+  ASSERT_EQ(o.incs[0].total, 3);
+  return 0;
+}
+
+/* One agent alone never makes an incident, even in a one-agent region. */
+VTG_TEST(one_agent_alone) {
+  int per[] = {2, 1, 1};
+  fleet_t f = fleet(3, per, 2);
+  add_fault(&f, 0, NONE, 0, 10, 40, E_TIMEOUT); /* one of us-east's two */
+  add_fault(&f, 1, 1, NONE, 10, 40, E_TIMEOUT); /* us-west's only agent */
+  out_t o;
+  run_fleet(&f, &(vtg_detect_params_t){2, 2, 2, 5 * S, 0, 0}, &o);
+  ASSERT_EQ(o.n, 0);
+  return 0;
+}
+
+/* Two one-agent regions down together reach min_regions. */
+VTG_TEST(two_single_agent_regions) {
+  int per[] = {1, 1, 1, 1};
+  fleet_t f = fleet(4, per, 2);
+  add_fault(&f, 0, 2, NONE, 20, 35, E_TIMEOUT);
+  add_fault(&f, 0, 3, NONE, 21, 33, E_TIMEOUT);
+  out_t o;
+  vtg_detect_params_t p = params(5);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 1);
+  ASSERT_EQ(o.incs[0].scope, VTG_SCOPE_MULTI_REGION);
+  ASSERT_EQ(o.incs[0].n_regions, 2);
+  ASSERT_NEAR(rel(o.incs[0].onset), 20.5, 0.5);
+  ASSERT_NEAR(rel(o.incs[0].resolved), 35.5, 0.5);
+  ASSERT_EQ(o.incs[0].cause, E_TIMEOUT);
+  /* min_regions 3: the same is no incident */
+  p.min_regions = 3;
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 0);
+  return 0;
+}
+
+/* Every region down: global. */
+VTG_TEST(global_scope) {
+  int per[] = {2, 1, 2};
+  fleet_t f = fleet(3, per, 1);
+  add_fault(&f, 0, NONE, NONE, 10, 30, E_RESET);
+  out_t o;
+  vtg_detect_params_t p = params(5);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 1);
+  ASSERT_EQ(o.incs[0].scope, VTG_SCOPE_GLOBAL);
+  ASSERT_EQ(o.incs[0].peak, 3);
+  ASSERT_EQ(o.incs[0].total, 3);
+  ASSERT_EQ(o.incs[0].cause, E_RESET);
+  return 0;
+}
+
+/* Two one-agent regions whose agents lose their own network at once are
+ * impaired: no incident, although two regions "fail" every check. A real
+ * outage later is still found. */
+VTG_TEST(vantage_fault_single_agent_regions) {
+  int per[] = {2, 2, 2, 1, 1};
+  fleet_t f = fleet(5, per, 4);
+  f.duration = 70;
+  add_fault(&f, NONE, NONE, 6, 15, 35, E_TIMEOUT); /* region 3's only agent */
+  add_fault(&f, NONE, NONE, 7, 15, 35, E_TIMEOUT); /* region 4's only agent */
+  add_fault(&f, 0, 0, NONE, 45, 60, E_5XX);
+  add_fault(&f, 0, 1, NONE, 45, 60, E_5XX);
+  out_t o;
+  vtg_detect_params_t p = params(10);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 1);
+  ASSERT_NEAR(rel(o.incs[0].onset), 45.5, 0.5);
+  ASSERT_EQ(o.incs[0].n_regions, 2);
+  /* settling: the broken agents' first failures were never published */
+  ASSERT_EQ(o.retracted, 0);
+  return 0;
+}
+
+/* An agent whose own network is broken, in a region of three: it is
+ * impaired (its peers see the targets up), so when a second agent of the
+ * region loses its path to one target, that is one healthy agent of two,
+ * not a majority and not two agents agreeing. */
+VTG_TEST(vantage_fault_with_peer) {
+  int per[] = {3, 1, 2};
+  fleet_t f = fleet(3, per, 3);
+  add_fault(&f, NONE, NONE, 0, 10, 30, E_TIMEOUT); /* us-east-1: own network broken */
+  add_fault(&f, 0, NONE, 1, 10, 30, E_RESET);      /* us-east-2: one path */
+  out_t o;
+  vtg_detect_params_t p = params(5);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 0);
+  ASSERT_EQ(o.retracted, 0);
+  return 0;
+}
+
+/* A region whose agents all fail together is not impaired: that is what an
+ * outage looks like from there. Two such regions make an incident. */
+VTG_TEST(region_fails_together) {
+  int per[] = {2, 2, 2};
+  fleet_t f = fleet(3, per, 2);
+  add_fault(&f, NONE, 0, NONE, 10, 30, E_TIMEOUT);
+  add_fault(&f, NONE, 1, NONE, 10, 30, E_TIMEOUT);
+  out_t o;
+  vtg_detect_params_t p = params(5);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 2); /* one per check */
+  ASSERT_EQ(o.incs[0].scope, VTG_SCOPE_MULTI_REGION);
+  ASSERT_EQ(o.incs[1].scope, VTG_SCOPE_MULTI_REGION);
+  return 0;
+}
+
+/* Every other probe failing never reaches fail_threshold = 2. */
+VTG_TEST(flapping_is_not_down) {
+  int per[] = {2, 2};
+  fleet_t f = fleet(2, per, 1);
+  f.faults[f.n_faults++] = (fault_t){0, NONE, NONE, 5, 50, E_5XX, 1};
+  out_t o;
+  vtg_detect_params_t p = params(5);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 0);
+  return 0;
+}
+
+/* Two outages closer than merge_gap are one incident in two waves; the
+ * cause is the class with the most down probes over the whole incident. */
+VTG_TEST(waves_merge) {
+  int per[] = {2, 2, 1, 1};
+  fleet_t f = fleet(4, per, 2);
+  f.duration = 80;
+  add_fault(&f, 0, 0, NONE, 10, 20, E_TIMEOUT);
+  add_fault(&f, 0, 1, NONE, 10, 20, E_TIMEOUT);
+  add_fault(&f, 0, 0, NONE, 28, 60, E_RESET);
+  add_fault(&f, 0, 1, NONE, 28, 60, E_RESET);
+  out_t o;
+  vtg_detect_params_t p = params(12);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 1);
+  ASSERT_EQ(o.incs[0].n_waves, 2);
+  ASSERT_NEAR(rel(o.incs[0].onset), 10.5, 0.5);
+  ASSERT_NEAR(rel(o.incs[0].resolved), 60.5, 0.5);
+  ASSERT_EQ(o.incs[0].cause, E_RESET);
+  ASSERT_EQ(o.incs[0].scope, VTG_SCOPE_MULTI_REGION);
+  /* with a gap longer than merge_gap: two incidents */
+  p = params(5);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 2);
+  ASSERT_EQ(o.incs[0].n_waves, 1);
+  ASSERT_EQ(o.incs[1].n_waves, 1);
+  ASSERT_EQ(o.incs[0].cause, E_TIMEOUT);
+  ASSERT_EQ(o.incs[1].cause, E_RESET);
+  return 0;
+}
+
+/* Results of one agent that arrive late (a replay) amend the incident
+ * instead of making a second one. */
+VTG_TEST(late_results_amend) {
+  int per[] = {2, 2, 2};
+  fleet_t f = fleet(3, per, 1);
+  add_fault(&f, 0, 0, NONE, 10, 30, E_5XX);
+  add_fault(&f, 0, 1, NONE, 10, 30, E_5XX);
+  add_fault(&f, 0, 2, NONE, 10, 30, E_5XX);
+  f.late_agent = 5; /* one of eu-west's: until it reports, eu-west is one agent */
+  out_t o;
+  vtg_detect_params_t p = params(5);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 1);
+  ASSERT_EQ(o.incs[0].n_regions, 3);
+  ASSERT_NEAR(rel(o.incs[0].onset), 10.5, 0.5);
+  ASSERT_NEAR(rel(o.incs[0].resolved), 30.5, 0.5);
+  return 0;
+}
+
+/* While an incident is open, recovery of the last region ends it, and its
+ * regions keep their own onset and recovery. */
+VTG_TEST(regions_join_and_leave) {
+  int per[] = {1, 1, 1, 1};
+  fleet_t f = fleet(4, per, 1);
+  add_fault(&f, 0, 0, NONE, 10, 40, E_5XX);
+  add_fault(&f, 0, 1, NONE, 12, 20, E_5XX);
+  add_fault(&f, 0, 2, NONE, 30, 45, E_5XX);
+  out_t o;
+  vtg_detect_params_t p = params(5);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 1);
+  ASSERT_EQ(o.incs[0].n_regions, 3);
+  ASSERT_EQ(o.incs[0].n_waves, 1);
+  ASSERT_NEAR(rel(o.incs[0].onset), 10.5, 0.5);
+  ASSERT_NEAR(rel(o.incs[0].resolved), 45.5, 0.5);
+  ASSERT_EQ(o.incs[0].peak, 2);
+  ASSERT_EQ(o.incs[0].scope, VTG_SCOPE_MULTI_REGION);
+  return 0;
+}
+
+VTG_TEST_MAIN(VTG_TEST_ENTRY(regional_two_agents) VTG_TEST_ENTRY(one_agent_alone)
+                  VTG_TEST_ENTRY(two_single_agent_regions) VTG_TEST_ENTRY(global_scope)
+                      VTG_TEST_ENTRY(vantage_fault_single_agent_regions)
+                          VTG_TEST_ENTRY(vantage_fault_with_peer)
+                              VTG_TEST_ENTRY(region_fails_together)
+                                  VTG_TEST_ENTRY(flapping_is_not_down) VTG_TEST_ENTRY(waves_merge)
+                                      VTG_TEST_ENTRY(late_results_amend)
+                                          VTG_TEST_ENTRY(regions_join_and_leave))
