@@ -62,12 +62,13 @@ int vtg_json_parse(const char *text, size_t len, vtg_json_t **out, char *err, si
 void vtg_json_free(vtg_json_t *v); /* NULL allowed */
 /* Object member or NULL. */
 const vtg_json_t *vtg_json_get(const vtg_json_t *obj, const char *key);
-/* Convenience: member as string / number, or the fallback when absent, null
- * or of another type. */
 /* Writes a parsed tree back out (keys in their order). */
 void vtg_json_write_value(vtg_json_writer_t *w, const vtg_json_t *v);
-/* Sets or adds a numeric member of an object (used to refresh duration_s). */
+/* Sets or adds a numeric member of an object (used to refresh duration_s).
+ * Returns 0, VTG_EINVAL (obj not an object) or VTG_ENOMEM. */
 int vtg_json_set_num(vtg_json_t *obj, const char *key, double v);
+/* Convenience: member as string / number, or the fallback when absent, null
+ * or of another type. */
 const char *vtg_json_get_str(const vtg_json_t *obj, const char *key, const char *fallback);
 double vtg_json_get_num(const vtg_json_t *obj, const char *key, double fallback);
 

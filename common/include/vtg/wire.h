@@ -17,7 +17,7 @@ typedef struct vtg_arena_s {
   ProtobufCAllocator allocator; /* pass &arena->allocator to unpack */
   struct vtg_arena_chunk_s *chunks;
   size_t chunk_size;
-  size_t limit;       /* max total bytes held; allocations past it fail */
+  size_t limit;       /* max total bytes held; allocations past it fail; 0 = none */
   size_t used_total;
 } vtg_arena_t;
 

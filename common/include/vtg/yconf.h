@@ -45,6 +45,10 @@ void vtg_yconf_free(vtg_yconf_t *c);
  * VTG_ECONFIG. */
 int vtg_yconf_error(vtg_yconf_t *c, const vtg_ynode_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Same at an explicit position (e.g. a map key: m->key_lines[i],
+ * m->key_cols[i]); line 0 gives "FILE: message". */
+int vtg_yconf_error_at(vtg_yconf_t *c, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Map lookup; NULL when absent (or m is not a map). */
 const vtg_ynode_t *vtg_yconf_get(const vtg_ynode_t *m, const char *key);
