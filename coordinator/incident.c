@@ -1,0 +1,108 @@
+/* An incident in the JSON contract of DESIGN.md ("outages --json"). The
+ * same writer serves the store (which keeps this JSON), the HTTP API and so
+ * the CLI: there is one place that decides what an incident looks like. */
+#include "incident.h"
+
+#include <inttypes.h>
+
+#include "vtg/wire.h"
+
+const char *vtg_scope_name(vtg_scope_t s) {
+  switch (s) {
+  case VTG_SCOPE_REGIONAL:
+    return "regional";
+  case VTG_SCOPE_MULTI_REGION:
+    return "multi_region";
+  case VTG_SCOPE_GLOBAL:
+    return "global";
+  }
+  return "regional";
+}
+
+/* The error class name, or null in JSON for a class outside the fixed set
+ * (the contract wants a class name; a number we cannot name is not one). */
+static void write_cause(vtg_json_writer_t *w, int cause) {
+  if (cause < 0 || cause >= VTG_N_ERROR_CLASSES) {
+    vtg_json_null(w);
+    return;
+  }
+  vtg_json_string(w, vtg_wire_error_class_name((Vantage__ErrorClass)cause));
+}
+
+/* Seconds between two unix-us times with millisecond precision, rounded to
+ * the nearest ms; never negative. */
+double vtg_incident_duration_s(int64_t from_us, int64_t to_us) {
+  int64_t d = to_us - from_us;
+  if (d < 0) d = 0;
+  return (double)((d + 500) / 1000) / 1000.0;
+}
+
+/* Every field is always present, null where unknown: consumers of the
+ * contract never have to test for a missing key. */
+void vtg_incident_write_json(vtg_json_writer_t *w, const vtg_incident_t *inc, int64_t now_us) {
+  size_t i, j;
+  int open = inc->resolved_us == VTG_TIME_NONE;
+
+  vtg_json_begin_object(w);
+  vtg_json_key(w, "id");
+  vtg_json_string(w, inc->id);
+  vtg_json_key(w, "service");
+  vtg_json_string(w, inc->service);
+  vtg_json_key(w, "check");
+  vtg_json_string(w, inc->check_name);
+  vtg_json_key(w, "kind");
+  vtg_json_string(w, inc->kind);
+  vtg_json_key(w, "scope");
+  vtg_json_string(w, vtg_scope_name(inc->scope));
+  vtg_json_key(w, "onset");
+  vtg_json_time(w, inc->onset_us);
+  vtg_json_key(w, "resolved");
+  vtg_json_time(w, inc->resolved_us);
+  vtg_json_key(w, "duration_s");
+  if (inc->onset_us == VTG_TIME_NONE)
+    vtg_json_null(w);
+  else
+    vtg_json_double(w, vtg_incident_duration_s(inc->onset_us, open ? now_us : inc->resolved_us));
+  vtg_json_key(w, "cause");
+  write_cause(w, inc->cause);
+
+  vtg_json_key(w, "regions");
+  vtg_json_begin_array(w);
+  for (i = 0; i < inc->n_regions; i++) {
+    const vtg_incident_region_t *r = &inc->regions[i];
+    vtg_json_begin_object(w);
+    vtg_json_key(w, "region");
+    vtg_json_string(w, r->region);
+    vtg_json_key(w, "onset");
+    vtg_json_time(w, r->onset_us);
+    vtg_json_key(w, "resolved");
+    vtg_json_time(w, r->resolved_us);
+    vtg_json_end_object(w);
+  }
+  vtg_json_end_array(w);
+
+  vtg_json_key(w, "waves");
+  vtg_json_begin_array(w);
+  for (i = 0; i < inc->n_waves; i++) {
+    const vtg_incident_wave_t *wv = &inc->waves[i];
+    vtg_json_begin_object(w);
+    vtg_json_key(w, "onset");
+    vtg_json_time(w, wv->onset_us);
+    vtg_json_key(w, "resolved");
+    vtg_json_time(w, wv->resolved_us);
+    vtg_json_key(w, "cause");
+    write_cause(w, wv->cause);
+    vtg_json_key(w, "regions");
+    vtg_json_begin_array(w);
+    for (j = 0; j < wv->n_regions; j++) vtg_json_string(w, wv->regions[j]);
+    vtg_json_end_array(w);
+    vtg_json_end_object(w);
+  }
+  vtg_json_end_array(w);
+
+  vtg_json_key(w, "peak_regions");
+  vtg_json_int(w, inc->peak_regions);
+  vtg_json_key(w, "total_regions");
+  vtg_json_int(w, inc->total_regions);
+  vtg_json_end_object(w);
+}

@@ -9,4 +9,8 @@
  * incident. */
 void vtg_incident_write_json(vtg_json_writer_t *w, const vtg_incident_t *inc, int64_t now_us);
 
+/* Seconds from from_us to to_us rounded to the millisecond, never negative:
+ * the contract's duration_s (the store refreshes open incidents with it). */
+double vtg_incident_duration_s(int64_t from_us, int64_t to_us);
+
 #endif

@@ -34,10 +34,15 @@ int vtg_store_incident_delete(vtg_store_t *s, const char *id);
 
 /* Appends to out a JSON array of stored incidents, open ones first, then by
  * onset newest first; filtered by check (NULL: all) and since (onset or
- * resolution at or after since_us; VTG_TIME_NONE: all). Open incidents get
+ * resolution at or after since_us, open incidents always match: they are
+ * still going on; VTG_TIME_NONE: all). Open incidents get
  * duration_s = now - onset. */
 int vtg_store_incidents_json(vtg_store_t *s, const char *check, int64_t since_us,
                              int64_t now_us, vtg_buf_t *out);
+
+/* Appends to out a JSON array of the open incidents only, newest onset
+ * first, duration_s refreshed to now (status page, /metrics). */
+int vtg_store_incidents_open_json(vtg_store_t *s, int64_t now_us, vtg_buf_t *out);
 
 /* One incident's JSON object by id; VTG_ENOTFOUND when absent. */
 int vtg_store_incident_json(vtg_store_t *s, const char *id, int64_t now_us, vtg_buf_t *out);
