@@ -1,0 +1,753 @@
+/* The agent's session with the coordinator: connect (with backoff), Hello,
+ * Welcome, heartbeats, the pending queue of unacknowledged results, batches,
+ * acks, drops, and the replay of everything unacknowledged after a
+ * reconnect. Plain TCP; frames are u32 BE length + Envelope. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "vtg/clock.h"
+#include "vtg/error.h"
+#include "vtg/log.h"
+
+#define DEFAULT_HEARTBEAT_MS 5000u
+#define DEFAULT_IDLE_MS 15000u
+#define ARENA_LIMIT (64u << 20)        /* decoded CheckSets are bigger than their frame */
+#define WRITE_QUEUE_HIGH (1u << 20)     /* stop batching while this much is unsent */
+#define EMPTY_BATCH_MS 1000u            /* watermark-only batch at most this often */
+#define DRAIN_MS 2000                   /* how long a stop waits for the last writes */
+
+typedef struct vtg_uplink_conn_s {
+  uv_tcp_t tcp;
+  uv_connect_t connect_req;
+  uv_shutdown_t shutdown_req;  /* draining at stop */
+  uv_timer_t drain_timer;      /* deadline for the drain; inited only then */
+  int draining;
+  int closes;                  /* close callbacks still due */
+  vtg_uplink_t *u;
+} conn_t;
+
+typedef struct {
+  uv_write_t req;
+  uint8_t *buf;
+  vtg_uplink_t *u;
+} write_req_t;
+
+static void start_connect(vtg_uplink_t *u);
+static void flush_now(vtg_uplink_t *u);
+static void reconnect_timer_cb(uv_timer_t *t);
+
+/* --------------------------------------------------------------- helpers */
+
+static uint64_t rng_next(vtg_uplink_t *u) {
+  /* xorshift64*: plenty for jitter; seeded from the OS. */
+  uint64_t x = u->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  u->rng = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* The last close callback frees the state a draining connection still
+ * used (the queue, for its last Acks) and tells the owner. */
+static void maybe_closed(vtg_uplink_t *u) {
+  if (u->closing && u->pending_closes == 0 && u->close_cb) {
+    vtg_uplink_close_cb cb = u->close_cb;
+    u->close_cb = NULL;
+    if (u->ring_len > 0)
+      VTG_WARN("stopped with %zu results not acknowledged by the coordinator", u->ring_len);
+    vtg_frame_reader_free(&u->reader);
+    vtg_arena_free(&u->arena);
+    free(u->ring);
+    u->ring = NULL;
+    u->ring_len = u->ring_alloc = 0;
+    cb(u);
+  }
+}
+
+static vtg_probe_result_t *ring_at(vtg_uplink_t *u, size_t i) {
+  return &u->ring[(u->ring_head + i) % u->ring_alloc];
+}
+
+/* The seq of the oldest result still queued, or next_seq when none is. */
+static uint64_t head_seq(vtg_uplink_t *u) {
+  return u->ring_len > 0 ? ring_at(u, 0)->seq : u->next_seq;
+}
+
+static void ring_pop(vtg_uplink_t *u) {
+  u->ring_head = (u->ring_head + 1) % u->ring_alloc;
+  u->ring_len--;
+}
+
+/* Makes room for one more result; grows the ring up to max_pending.
+ * Returns 0 or VTG_ENOMEM (the caller then drops the oldest). */
+static int ring_grow(vtg_uplink_t *u) {
+  if (u->ring_len < u->ring_alloc) return 0;
+  size_t na = u->ring_alloc ? u->ring_alloc * 2 : 1024;
+  if (na > u->cfg->max_pending) na = (size_t)u->cfg->max_pending;
+  if (na <= u->ring_alloc) return VTG_ELIMIT;
+  vtg_probe_result_t *nr = malloc(na * sizeof *nr);
+  if (nr == NULL) return VTG_ENOMEM;
+  for (size_t i = 0; i < u->ring_len; i++) nr[i] = *ring_at(u, i);
+  free(u->ring);
+  u->ring = nr;
+  u->ring_alloc = na;
+  u->ring_head = 0;
+  return 0;
+}
+
+/* Removes every queued result with seq <= seq. */
+static void ack_upto(vtg_uplink_t *u, uint64_t seq) {
+  while (u->ring_len > 0 && ring_at(u, 0)->seq <= seq) ring_pop(u);
+  if (u->send_seq < head_seq(u)) u->send_seq = head_seq(u);
+  if (u->drop_last != 0 && u->drop_last <= seq) u->drop_first = u->drop_last = 0;
+}
+
+/* ------------------------------------------------------------ connection */
+
+static void conn_part_closed(uv_handle_t *h) {
+  conn_t *c = h->data;
+  if (--c->closes > 0) return;
+  vtg_uplink_t *u = c->u;
+  free(c);
+  u->pending_closes--;
+  maybe_closed(u);
+}
+
+/* Closes the handles of a connection already detached from u (u counted
+ * it in pending_closes when it did); idempotent. */
+static void conn_close(conn_t *c) {
+  if (uv_is_closing((uv_handle_t *)&c->tcp)) return;
+  c->tcp.data = c;
+  c->closes++;
+  uv_close((uv_handle_t *)&c->tcp, conn_part_closed);
+  if (c->draining) {
+    c->drain_timer.data = c;
+    c->closes++;
+    uv_close((uv_handle_t *)&c->drain_timer, conn_part_closed);
+  }
+}
+
+static void schedule_reconnect(vtg_uplink_t *u) {
+  if (u->closing) return;
+  unsigned shift = u->attempts < 16 ? u->attempts : 16;
+  uint64_t window = (uint64_t)VTG_UPLINK_BACKOFF_MIN_MS << shift;
+  if (window > VTG_UPLINK_BACKOFF_MAX_MS) window = VTG_UPLINK_BACKOFF_MAX_MS;
+  /* Full jitter: anywhere in [0, window], so agents cut off together do
+   * not all come back in the same millisecond. */
+  uint64_t delay = rng_next(u) % (window + 1);
+  u->attempts++;
+  VTG_INFO("reconnecting to coordinator %s:%u in %" PRIu64 " ms", u->cfg->coord_host,
+           (unsigned)u->cfg->coord_port, delay);
+  (void)uv_timer_start(&u->reconnect_timer, reconnect_timer_cb, delay, 0);
+}
+
+/* Tears the connection down (if any) and, unless closing, schedules the
+ * next attempt. Safe to call more than once. */
+static void drop_connection(vtg_uplink_t *u, const char *why) {
+  if (u->conn != NULL) {
+    VTG_WARN("coordinator link closed: %s", why);
+    conn_t *c = u->conn;
+    u->conn = NULL;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    u->pending_closes++;
+    conn_close(c);
+  }
+  /* The frame reader is reset when the next connection starts, not here:
+   * this may run from inside vtg_frame_reader_feed (a failed write while
+   * handling a frame). */
+  u->welcomed = 0;
+  uv_timer_stop(&u->heartbeat_timer);
+  uv_timer_stop(&u->flush_timer);
+  uv_timer_stop(&u->idle_timer);
+  schedule_reconnect(u);
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  write_req_t *w = container_of(req, write_req_t, req);
+  vtg_uplink_t *u = w->u;
+  uv_stream_t *stream = req->handle;
+  free(w->buf);
+  free(w);
+  if (u->closing || status == UV_ECANCELED) return;
+  if (u->conn == NULL || stream != (uv_stream_t *)&u->conn->tcp) return;
+  if (status < 0) {
+    char why[128];
+    snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
+    drop_connection(u, why);
+    return;
+  }
+  if (u->welcomed && head_seq(u) + u->ring_len - u->send_seq >= VTG_UPLINK_BATCH_MAX)
+    flush_now(u);
+}
+
+/* Encodes and queues one envelope. Returns 0 or an error; on a write error
+ * the connection is dropped. */
+static int send_env(vtg_uplink_t *u, const Vantage__Envelope *env) {
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  int rc;
+  if (u->conn == NULL) return UV_ENOTCONN;
+  rc = vtg_wire_encode(env, VTG_FRAME_DEFAULT_MAX, &buf, &len);
+  if (rc != 0) {
+    VTG_ERROR("encoding a frame failed: %s", vtg_strerror(rc));
+    return rc;
+  }
+  write_req_t *w = malloc(sizeof *w);
+  if (w == NULL) {
+    free(buf);
+    return VTG_ENOMEM;
+  }
+  w->buf = buf;
+  w->u = u;
+  uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+  rc = uv_write(&w->req, (uv_stream_t *)&u->conn->tcp, &b, 1, write_cb);
+  if (rc != 0) {
+    free(buf);
+    free(w);
+    char why[128];
+    snprintf(why, sizeof why, "write failed: %s", uv_strerror(rc));
+    drop_connection(u, why);
+  }
+  return rc;
+}
+
+static void send_heartbeat(vtg_uplink_t *u) {
+  Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+  Vantage__Heartbeat hb = VANTAGE__HEARTBEAT__INIT;
+  hb.sent_us = vtg_clock_wall_us();
+  hb.echo_us = u->peer_hb_sent_us;
+  env.msg_case = VANTAGE__ENVELOPE__MSG_HEARTBEAT;
+  env.heartbeat = &hb;
+  if (send_env(u, &env) == 0) {
+    u->last_hb_sent_us = hb.sent_us;
+    u->last_hb_sent_mono = uv_now(u->loop);
+  }
+}
+
+static void send_dropped(vtg_uplink_t *u, uint64_t first, uint64_t last) {
+  Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+  Vantage__Dropped d = VANTAGE__DROPPED__INIT;
+  d.spool_epoch = u->epoch;
+  d.first_seq = first;
+  d.last_seq = last;
+  env.msg_case = VANTAGE__ENVELOPE__MSG_DROPPED;
+  env.dropped = &d;
+  /* Announcements while the queue overflows come every flush; the reason
+   * was logged at the first drop, so these stay at debug level. */
+  VTG_DEBUG("telling the coordinator that results %" PRIu64 "..%" PRIu64 " were dropped", first,
+            last);
+  (void)send_env(u, &env);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+static void fill_result(Vantage__Result *m, vtg_probe_result_t *r) {
+  vantage__result__init(m);
+  m->check_id = r->check_id;
+  m->start_us = r->start_us;
+  m->dns_us = r->dns_us;
+  m->connect_us = r->connect_us;
+  m->tls_us = r->tls_us;
+  m->ttfb_us = r->ttfb_us;
+  m->total_us = r->total_us;
+  m->http_status = r->http_status;
+  m->bytes = r->bytes;
+  m->outcome = r->outcome;
+  m->error_class = r->error_class;
+  m->resolved_addr = r->resolved_addr;
+  m->cert_expiry_unix = r->cert_expiry_unix;
+  m->error_detail = r->error_detail;
+}
+
+/* Sends the announced drops, then batches of up to VTG_UPLINK_BATCH_MAX
+ * unsent results while the socket keeps up. complete_before_us must not run
+ * ahead of any probe not yet reported: in flight, or queued but not in this
+ * or an earlier batch. With nothing to send it still sends an empty batch
+ * now and then so the coordinator's watermark moves. */
+static void flush_now(vtg_uplink_t *u) {
+  if (u->conn == NULL || !u->welcomed || u->closing) return;
+  if (u->drop_last != 0) {
+    send_dropped(u, u->drop_first, u->drop_last);
+    u->drop_first = u->drop_last = 0;
+    if (u->conn == NULL) return;
+  }
+  uint64_t end_seq = head_seq(u) + u->ring_len; /* one past the newest */
+  int sent_any = 0;
+  while (u->conn != NULL && (u->send_seq < end_seq || !sent_any)) {
+    size_t unsent = (size_t)(end_seq - u->send_seq);
+    if (unsent == 0 && uv_now(u->loop) - u->last_batch_mono < EMPTY_BATCH_MS) break;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&u->conn->tcp) > WRITE_QUEUE_HIGH) break;
+    size_t n = unsent < VTG_UPLINK_BATCH_MAX ? unsent : VTG_UPLINK_BATCH_MAX;
+    size_t off = (size_t)(u->send_seq - head_seq(u));
+    int64_t now = vtg_clock_wall_us();
+    int64_t cb = u->hooks.in_flight_min_start(u);
+    if (now < cb) cb = now;
+    for (size_t i = off + n; i < u->ring_len; i++) {
+      int64_t st = ring_at(u, i)->start_us;
+      if (st < cb) cb = st;
+    }
+    for (size_t i = 0; i < n; i++) {
+      fill_result(&u->batch_msgs[i], ring_at(u, off + i));
+      u->batch_ptrs[i] = &u->batch_msgs[i];
+    }
+    Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+    Vantage__ResultBatch b = VANTAGE__RESULT_BATCH__INIT;
+    b.spool_epoch = u->epoch;
+    b.first_seq = u->send_seq;
+    b.n_results = n;
+    b.results = n > 0 ? u->batch_ptrs : NULL;
+    b.complete_before_us = cb;
+    env.msg_case = VANTAGE__ENVELOPE__MSG_RESULT_BATCH;
+    env.result_batch = &b;
+    if (send_env(u, &env) != 0) break;
+    u->send_seq += n;
+    u->last_batch_mono = uv_now(u->loop);
+    sent_any = 1;
+  }
+}
+
+static void flush_timer_cb(uv_timer_t *t) {
+  vtg_uplink_t *u = container_of(t, vtg_uplink_t, flush_timer);
+  flush_now(u);
+}
+
+void vtg_uplink_push(vtg_uplink_t *u, const vtg_probe_result_t *r) {
+  if (u->closing) return;
+  if (u->ring_len >= u->cfg->max_pending || ring_grow(u) != 0) {
+    /* Full (or out of memory): the oldest goes, and the coordinator is
+     * told so it does not wait for it. */
+    if (u->ring_len == 0) return;
+    uint64_t seq = ring_at(u, 0)->seq;
+    ring_pop(u);
+    if (u->drop_last == 0) u->drop_first = seq;
+    u->drop_last = seq; /* any gap inside the range was acknowledged */
+    if (u->send_seq <= seq) u->send_seq = seq + 1;
+    if (u->dropped_total++ % 10000 == 0)
+      VTG_WARN("pending queue full (max_pending %" PRIu64 "): dropping the oldest results",
+               u->cfg->max_pending);
+  }
+  vtg_probe_result_t *slot = &u->ring[(u->ring_head + u->ring_len) % u->ring_alloc];
+  *slot = *r;
+  slot->seq = u->next_seq++;
+  u->ring_len++;
+  u->results_total++;
+  if (u->welcomed && head_seq(u) + u->ring_len - u->send_seq >= VTG_UPLINK_BATCH_MAX)
+    flush_now(u);
+}
+
+/* --------------------------------------------------------------- incoming */
+
+static void heartbeat_timer_cb(uv_timer_t *t) {
+  vtg_uplink_t *u = container_of(t, vtg_uplink_t, heartbeat_timer);
+  send_heartbeat(u);
+}
+
+static void idle_timer_cb(uv_timer_t *t) {
+  vtg_uplink_t *u = container_of(t, vtg_uplink_t, idle_timer);
+  char why[96];
+  snprintf(why, sizeof why, "nothing heard from the coordinator for %u ms",
+           u->welcomed ? u->idle_timeout_ms : DEFAULT_IDLE_MS);
+  drop_connection(u, why);
+}
+
+static int on_welcome(vtg_uplink_t *u, const Vantage__Welcome *w) {
+  if (w->protocol_version != VTG_PROTOCOL_VERSION) {
+    VTG_ERROR("coordinator speaks protocol %u, we speak %u", w->protocol_version,
+              VTG_PROTOCOL_VERSION);
+    return VTG_EVERSION;
+  }
+  u->heartbeat_ms = w->heartbeat_ms ? w->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
+  if (u->heartbeat_ms < 100) u->heartbeat_ms = 100;
+  if (u->heartbeat_ms > 600000) u->heartbeat_ms = 600000;
+  u->idle_timeout_ms = w->idle_timeout_ms ? w->idle_timeout_ms : 3 * u->heartbeat_ms;
+  if (u->idle_timeout_ms < 2 * u->heartbeat_ms) u->idle_timeout_ms = 2 * u->heartbeat_ms;
+  u->welcomed = 1;
+  u->attempts = 0;
+
+  /* The coordinator may have lost what it once acknowledged, or never got
+   * our last Dropped: whatever lies between its acked_seq and our oldest
+   * queued result is gone from here, so say so before replaying. */
+  if (w->acked_seq > 0 && w->acked_seq >= u->next_seq)
+    VTG_WARN("coordinator acknowledges seq %" PRIu64 " of this epoch but we made only %" PRIu64,
+             (uint64_t)w->acked_seq, u->next_seq - 1);
+  ack_upto(u, w->acked_seq);
+  uint64_t h = head_seq(u);
+  u->drop_first = u->drop_last = 0;
+  if (w->acked_seq + 1 < h) {
+    VTG_WARN("results %" PRIu64 "..%" PRIu64 " are no longer queued here; announcing them as "
+             "dropped",
+             (uint64_t)w->acked_seq + 1, h - 1);
+    send_dropped(u, w->acked_seq + 1, h - 1);
+  }
+  if (u->conn == NULL) return 0;
+  u->send_seq = h;
+  VTG_INFO("welcomed by coordinator %s: acked_seq %" PRIu64 ", replaying %zu results, "
+           "heartbeat %u ms, idle timeout %u ms",
+           w->coordinator_version ? w->coordinator_version : "?", (uint64_t)w->acked_seq,
+           u->ring_len, u->heartbeat_ms, u->idle_timeout_ms);
+  (void)uv_timer_start(&u->heartbeat_timer, heartbeat_timer_cb, u->heartbeat_ms,
+                       u->heartbeat_ms);
+  (void)uv_timer_start(&u->flush_timer, flush_timer_cb, VTG_UPLINK_FLUSH_MS,
+                       VTG_UPLINK_FLUSH_MS);
+  (void)uv_timer_start(&u->idle_timer, idle_timer_cb, u->idle_timeout_ms, 0);
+  u->last_batch_mono = 0;
+  flush_now(u);
+  return 0;
+}
+
+/* Answers a coordinator heartbeat at once (so its round trip measures the
+ * network, not our timer), unless it is itself the answer to the heartbeat
+ * we just sent: two peers that both answer would otherwise ping-pong. */
+static void on_heartbeat(vtg_uplink_t *u, const Vantage__Heartbeat *hb) {
+  u->peer_hb_sent_us = hb->sent_us;
+  uint64_t since = uv_now(u->loop) - u->last_hb_sent_mono;
+  uint64_t window = u->heartbeat_ms / 4 < 1000 ? u->heartbeat_ms / 4 : 1000;
+  if (hb->echo_us != 0 && hb->echo_us == u->last_hb_sent_us && since < window) return;
+  send_heartbeat(u);
+}
+
+/* Handles one decoded envelope. A non-zero return drops the link. */
+static int dispatch(vtg_uplink_t *u, const Vantage__Envelope *env) {
+  /* While draining at stop the agent behind the hooks is going away. */
+  if (u->closing && env->msg_case != VANTAGE__ENVELOPE__MSG_ACK) return 0;
+  switch (env->msg_case) {
+  case VANTAGE__ENVELOPE__MSG_WELCOME:
+    return on_welcome(u, env->welcome);
+  case VANTAGE__ENVELOPE__MSG_CHECK_SET:
+    u->hooks.on_check_set(u, env->check_set);
+    return 0;
+  case VANTAGE__ENVELOPE__MSG_ACK:
+    if (env->ack->spool_epoch != u->epoch) {
+      VTG_WARN("ignoring an Ack for epoch %" PRIx64 " (ours is %" PRIx64 ")",
+               (uint64_t)env->ack->spool_epoch, u->epoch);
+      return 0;
+    }
+    if (env->ack->seq >= u->next_seq) {
+      /* Acknowledging what we never made is a coordinator bug; dropping
+       * results on its word would lose them. */
+      VTG_WARN("ignoring an Ack for seq %" PRIu64 ": we made only up to %" PRIu64,
+               (uint64_t)env->ack->seq, u->next_seq - 1);
+      return 0;
+    }
+    ack_upto(u, env->ack->seq);
+    return 0;
+  case VANTAGE__ENVELOPE__MSG_HEARTBEAT:
+    on_heartbeat(u, env->heartbeat);
+    return 0;
+  case VANTAGE__ENVELOPE__MSG_PROBE_NOW:
+    u->hooks.on_probe_now(u, env->probe_now);
+    return 0;
+  case VANTAGE__ENVELOPE__MSG_ERROR:
+    VTG_ERROR("coordinator error %u: %s", env->error->code,
+              env->error->reason ? env->error->reason : "");
+    return VTG_EPROTO;
+  default:
+    VTG_WARN("unexpected message %d from the coordinator", (int)env->msg_case);
+    return VTG_EPROTO;
+  }
+}
+
+static int on_frame(void *ctx, const uint8_t *payload, size_t len) {
+  vtg_uplink_t *u = ctx;
+  Vantage__Envelope *env = NULL;
+  int rc = vtg_wire_decode(&u->arena, payload, len, &env);
+  if (rc != 0) {
+    VTG_WARN("undecodable frame of %zu bytes from the coordinator", len);
+    return rc;
+  }
+  rc = dispatch(u, env);
+  vtg_arena_reset(&u->arena);
+  /* The handlers may have dropped the link themselves (a failed write). */
+  if (rc == 0 && u->conn == NULL && !u->closing) rc = UV_ENOTCONN;
+  return rc;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  conn_t *c = container_of((uv_tcp_t *)h, conn_t, tcp);
+  (void)suggested;
+  buf->base = (char *)c->u->rbuf;
+  buf->len = sizeof c->u->rbuf;
+}
+
+/* Reading while draining at stop: only Acks matter; EOF, an error or a bad
+ * frame ends the drain. */
+static void drain_read(vtg_uplink_t *u, conn_t *c, ssize_t nread) {
+  if (nread < 0) {
+    conn_close(c);
+    return;
+  }
+  if (vtg_frame_reader_feed(&u->reader, u->rbuf, (size_t)nread, on_frame, u, NULL) != 0)
+    conn_close(c);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  conn_t *c = container_of((uv_tcp_t *)s, conn_t, tcp);
+  vtg_uplink_t *u = c->u;
+  char why[160];
+  (void)buf;
+  if (nread == 0) return;
+  if (u->closing) {
+    drain_read(u, c, nread);
+    return;
+  }
+  if (nread < 0) {
+    snprintf(why, sizeof why, "%s", nread == UV_EOF ? "closed by the coordinator"
+                                                    : uv_strerror((int)nread));
+    drop_connection(u, why);
+    return;
+  }
+  if (u->welcomed)
+    (void)uv_timer_start(&u->idle_timer, idle_timer_cb, u->idle_timeout_ms, 0);
+  uint32_t bad = 0;
+  int rc = vtg_frame_reader_feed(&u->reader, u->rbuf, (size_t)nread, on_frame, u, &bad);
+  if (rc == 0 || u->conn != c) return;
+  if (rc == VTG_EFRAME_TOO_LARGE)
+    snprintf(why, sizeof why, "frame of %" PRIu32 " bytes exceeds the %u byte cap", bad,
+             VTG_FRAME_DEFAULT_MAX);
+  else
+    snprintf(why, sizeof why, "%s", vtg_strerror(rc));
+  drop_connection(u, why);
+}
+
+static void send_hello(vtg_uplink_t *u) {
+  Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+  Vantage__Hello h = VANTAGE__HELLO__INIT;
+  h.protocol_version = VTG_PROTOCOL_VERSION;
+  h.agent_id = u->cfg->id;
+  h.region = u->cfg->region;
+  h.country = u->cfg->country;
+  h.lat = u->cfg->lat;
+  h.lon = u->cfg->lon;
+  h.software_version = (char *)VTG_VERSION;
+  h.spool_epoch = u->epoch;
+  env.msg_case = VANTAGE__ENVELOPE__MSG_HELLO;
+  env.hello = &h;
+  (void)send_env(u, &env);
+}
+
+static void connect_cb(uv_connect_t *req, int status) {
+  conn_t *c = container_of(req, conn_t, connect_req);
+  vtg_uplink_t *u = c->u;
+  char why[160];
+  if (status == UV_ECANCELED || u->conn != c) return;
+  if (status < 0) {
+    snprintf(why, sizeof why, "connect to %s:%u failed: %s", u->cfg->coord_host,
+             (unsigned)u->cfg->coord_port, uv_strerror(status));
+    drop_connection(u, why);
+    return;
+  }
+  int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  if (rc != 0) {
+    snprintf(why, sizeof why, "uv_read_start: %s", uv_strerror(rc));
+    drop_connection(u, why);
+    return;
+  }
+  (void)uv_tcp_nodelay(&c->tcp, 1);
+  VTG_INFO("connected to coordinator %s:%u", u->cfg->coord_host, (unsigned)u->cfg->coord_port);
+  send_hello(u);
+}
+
+/* Creates the socket, binds it to source_address when set, and connects. */
+static int connect_addr(vtg_uplink_t *u, const struct sockaddr *addr) {
+  int rc;
+  conn_t *c = calloc(1, sizeof *c);
+  if (c == NULL) return VTG_ENOMEM;
+  c->u = u;
+  vtg_frame_reader_free(&u->reader);
+  vtg_frame_reader_init(&u->reader, VTG_FRAME_DEFAULT_MAX);
+  vtg_arena_reset(&u->arena);
+  rc = uv_tcp_init(u->loop, &c->tcp);
+  if (rc != 0) {
+    free(c);
+    return rc;
+  }
+  c->tcp.data = c;
+  u->conn = c;
+  if (u->cfg->source_address != NULL) {
+    struct sockaddr_storage src;
+    memset(&src, 0, sizeof src);
+    if (uv_ip4_addr(u->cfg->source_address, 0, (struct sockaddr_in *)&src) != 0 &&
+        uv_ip6_addr(u->cfg->source_address, 0, (struct sockaddr_in6 *)&src) != 0)
+      return VTG_EINVAL; /* validated by the config; the caller drops c */
+    rc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&src, 0);
+    if (rc != 0) {
+      VTG_ERROR("binding the uplink to %s failed: %s", u->cfg->source_address, uv_strerror(rc));
+      return rc;
+    }
+  }
+  return uv_tcp_connect(&c->connect_req, &c->tcp, addr, connect_cb);
+}
+
+static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  vtg_uplink_t *u = container_of(req, vtg_uplink_t, gai_req);
+  char why[200];
+  u->gai_active = 0;
+  if (u->closing) {
+    uv_freeaddrinfo(res);
+    u->pending_closes--;
+    maybe_closed(u);
+    return;
+  }
+  if (status < 0 || res == NULL) {
+    VTG_WARN("resolving coordinator %s failed: %s", u->cfg->coord_host,
+             status < 0 ? uv_strerror(status) : "no address");
+    uv_freeaddrinfo(res);
+    uv_timer_stop(&u->idle_timer);
+    schedule_reconnect(u);
+    return;
+  }
+  (void)uv_timer_start(&u->idle_timer, idle_timer_cb, DEFAULT_IDLE_MS, 0);
+  int rc = connect_addr(u, res->ai_addr);
+  uv_freeaddrinfo(res);
+  if (rc != 0) {
+    snprintf(why, sizeof why, "connect to %s:%u failed: %s", u->cfg->coord_host,
+             (unsigned)u->cfg->coord_port, vtg_strerror(rc));
+    if (u->conn == NULL) {
+      VTG_WARN("%s", why);
+      uv_timer_stop(&u->idle_timer);
+      schedule_reconnect(u);
+    } else {
+      drop_connection(u, why);
+    }
+  }
+}
+
+/* Starts one connection attempt: resolve, connect, Hello. The idle timer
+ * doubles as the deadline for getting as far as a Welcome. */
+static void start_connect(vtg_uplink_t *u) {
+  char port[8];
+  struct addrinfo hints;
+  if (u->closing || u->conn != NULL || u->gai_active) return;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  if (u->cfg->source_address != NULL)
+    hints.ai_family = strchr(u->cfg->source_address, ':') ? AF_INET6 : AF_INET;
+  snprintf(port, sizeof port, "%u", (unsigned)u->cfg->coord_port);
+  int rc = uv_getaddrinfo(u->loop, &u->gai_req, gai_cb, u->cfg->coord_host, port, &hints);
+  if (rc != 0) {
+    VTG_WARN("resolving coordinator %s failed: %s", u->cfg->coord_host, uv_strerror(rc));
+    schedule_reconnect(u);
+    return;
+  }
+  u->gai_active = 1;
+  (void)uv_timer_start(&u->idle_timer, idle_timer_cb, DEFAULT_IDLE_MS, 0);
+}
+
+static void reconnect_timer_cb(uv_timer_t *t) {
+  start_connect(container_of(t, vtg_uplink_t, reconnect_timer));
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+int vtg_uplink_init(uv_loop_t *loop, vtg_uplink_t *u, const vtg_probe_config_t *cfg,
+                    const vtg_uplink_hooks_t *hooks) {
+  void *data = u->data;
+  int rc;
+  uint64_t seed[2] = {0, 0};
+
+  memset(u, 0, sizeof *u);
+  u->data = data;
+  u->loop = loop;
+  u->cfg = cfg;
+  u->hooks = *hooks;
+  u->next_seq = 1;
+  u->send_seq = 1;
+  u->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
+  u->idle_timeout_ms = DEFAULT_IDLE_MS;
+  rc = uv_random(NULL, NULL, seed, sizeof seed, 0, NULL);
+  if (rc != 0) {
+    VTG_ERROR("uv_random: %s", uv_strerror(rc));
+    return rc;
+  }
+  u->epoch = seed[0] ? seed[0] : 1;
+  u->rng = seed[1] ? seed[1] : 0x9E3779B97F4A7C15ULL;
+  vtg_frame_reader_init(&u->reader, VTG_FRAME_DEFAULT_MAX);
+  vtg_arena_init(&u->arena, ARENA_LIMIT);
+  /* Timer init cannot fail on a live loop; these never return an error in
+   * libuv, but check anyway and unwind nothing (no handle is active yet). */
+  if ((rc = uv_timer_init(loop, &u->reconnect_timer)) != 0 ||
+      (rc = uv_timer_init(loop, &u->heartbeat_timer)) != 0 ||
+      (rc = uv_timer_init(loop, &u->idle_timer)) != 0 ||
+      (rc = uv_timer_init(loop, &u->flush_timer)) != 0) {
+    vtg_frame_reader_free(&u->reader);
+    vtg_arena_free(&u->arena);
+    return rc;
+  }
+  VTG_INFO("agent %s (%s, %s) spool epoch %016" PRIx64, cfg->id, cfg->region, cfg->country,
+           u->epoch);
+  (void)uv_timer_start(&u->reconnect_timer, reconnect_timer_cb, 0, 0);
+  return 0;
+}
+
+static void timer_closed(uv_handle_t *h) {
+  vtg_uplink_t *u = h->data;
+  u->pending_closes--;
+  maybe_closed(u);
+}
+
+/* Our side is shut down; the coordinator acknowledges what it got and
+ * closes when it sees our EOF (drain_read), unless this failed. */
+static void drain_done(uv_shutdown_t *req, int status) {
+  conn_t *c = container_of(req, conn_t, shutdown_req);
+  if (status < 0) conn_close(c);
+}
+
+static void drain_timeout(uv_timer_t *t) {
+  conn_t *c = container_of(t, conn_t, drain_timer);
+  VTG_WARN("coordinator did not take the last results within %d ms", DRAIN_MS);
+  conn_close(c); /* cancels the shutdown; drain_done then finds it closing */
+}
+
+/* At a clean stop, hands what is queued but unsent to the socket, shuts
+ * the write side down and keeps reading Acks until the coordinator closes,
+ * so a restart loses neither the last 200 ms of results nor their Acks; a
+ * stalled coordinator gets DRAIN_MS. Returns 0 when the drain owns the
+ * connection now. */
+static int drain(vtg_uplink_t *u, conn_t *c) {
+  int rc;
+  if ((rc = uv_timer_init(u->loop, &c->drain_timer)) != 0) return rc;
+  c->draining = 1;
+  if ((rc = uv_timer_start(&c->drain_timer, drain_timeout, DRAIN_MS, 0)) != 0) return rc;
+  return uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, drain_done);
+}
+
+void vtg_uplink_close(vtg_uplink_t *u, vtg_uplink_close_cb close_cb) {
+  uv_timer_t *timers[] = {&u->reconnect_timer, &u->heartbeat_timer, &u->idle_timer,
+                          &u->flush_timer};
+  u->close_cb = close_cb;
+  if (u->conn != NULL && u->welcomed) {
+    /* Everything unsent goes out now, in as many batches as needed. */
+    u->last_batch_mono = 0;
+    while (u->conn != NULL && u->send_seq < head_seq(u) + u->ring_len) {
+      uint64_t before = u->send_seq;
+      flush_now(u);
+      if (u->send_seq == before) break; /* the socket is backed up */
+    }
+  }
+  u->closing = 1;
+  if (u->gai_active) {
+    /* gai_cb still runs (cancelled or with a result) and frees it. */
+    u->pending_closes++;
+    (void)uv_cancel((uv_req_t *)&u->gai_req);
+  }
+  if (u->conn != NULL) {
+    conn_t *c = u->conn;
+    int drained = u->welcomed && drain(u, c) == 0;
+    u->conn = NULL;
+    u->pending_closes++;
+    if (!drained) conn_close(c);
+  }
+  for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+    timers[i]->data = u;
+    u->pending_closes++;
+    uv_close((uv_handle_t *)timers[i], timer_closed);
+  }
+  /* The queue and reader are freed by the last close callback. */
+  maybe_closed(u);
+}

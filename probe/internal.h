@@ -1,0 +1,316 @@
+/* Internal API of vantage-probe, the agent daemon. Nobody outside probe/
+ * (and its unit tests) includes this header.
+ *
+ * Everything here runs on the one loop thread. Module map:
+ *   config      agent YAML config (identity, coordinator address, limits)
+ *   sched       min-heap of wall-clock deadlines driven by one uv_timer
+ *   curl_uv     one CURLM driven by libuv (multi_socket_action)
+ *   http_check  one HTTP probe = one easy handle; timings and classification
+ *   uplink      the session with the coordinator: frames, batching, acks
+ *   agent       lifecycle: ties the above together, owns the check set
+ */
+#ifndef VTG_PROBE_INTERNAL_H
+#define VTG_PROBE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <uv.h>
+
+#include "vantage.pb-c.h"
+#include "vtg/frame.h"
+#include "vtg/log.h"
+#include "vtg/wire.h"
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
+
+/* ------------------------------------------------------------------ config */
+
+typedef struct vtg_probe_config_s {
+  char *id;              /* agent id, required */
+  char *region;          /* required */
+  char *country;         /* required */
+  double lat;            /* required, -90..90 */
+  double lon;            /* required, -180..180 */
+  char *coord_host;      /* from "coordinator: HOST:PORT" ("[v6]:port" allowed) */
+  uint16_t coord_port;
+  char *source_address;  /* IP literal or NULL: probes and uplink bind to it */
+  enum vtg_log_level log_level; /* default info */
+  uint64_t max_pending;  /* cap on unacknowledged results in memory, default 100000 */
+} vtg_probe_config_t;
+
+#define VTG_PROBE_MAX_PENDING_DEFAULT 100000u
+#define VTG_PROBE_MAX_PENDING_MAX 10000000u
+
+/* Loads and validates the agent config at path into cfg (zeroed first).
+ * Returns 0, VTG_ECONFIG or VTG_EIO; on error err holds
+ * "FILE:LINE:COL: what" (or the I/O reason) and cfg is left empty. */
+int vtg_probe_config_load(vtg_probe_config_t *cfg, const char *path, char *err, size_t errlen);
+/* Frees the strings of cfg; safe on a zeroed or already freed cfg. */
+void vtg_probe_config_free(vtg_probe_config_t *cfg);
+
+/* ------------------------------------------------------------------- sched */
+
+/* A scheduled item, embedded in its owner (container_of gets it back). */
+typedef struct vtg_sched_entry_s {
+  int64_t due_us;   /* wall clock, unix us */
+  int64_t period_us; /* the owner's interval, 0 = none: lets a wall-clock step
+                        back be undone by whole periods, keeping the phase */
+  size_t idx;       /* position in the heap; SIZE_MAX when not scheduled */
+} vtg_sched_entry_t;
+
+typedef struct vtg_sched_s vtg_sched_t;
+/* Called once per entry whose deadline has passed; the entry is already
+ * unscheduled and may be re-added (or freed) by the callback. */
+typedef void (*vtg_sched_cb)(vtg_sched_t *s, vtg_sched_entry_t *e);
+typedef void (*vtg_sched_close_cb)(vtg_sched_t *s);
+
+struct vtg_sched_s {
+  void *data;                 /* the owner's */
+  uv_timer_t timer;           /* armed for the heap head */
+  vtg_sched_entry_t **heap;   /* min-heap on due_us; owned array, entries not owned */
+  size_t n;
+  size_t alloc;
+  vtg_sched_cb cb;
+  vtg_sched_close_cb close_cb;
+  int64_t wall_minus_mono;    /* at the last wake-up, to notice clock steps */
+};
+
+int vtg_sched_init(uv_loop_t *loop, vtg_sched_t *s, vtg_sched_cb cb);
+/* Forgets all entries (they are not touched) and closes the timer; close_cb
+ * runs once the handle is closed (the heap array is freed before). */
+void vtg_sched_close(vtg_sched_t *s, vtg_sched_close_cb close_cb);
+/* Schedules e at due_us (wall clock), or moves it there when it already is
+ * scheduled. Returns 0 or VTG_ENOMEM. */
+int vtg_sched_add(vtg_sched_t *s, vtg_sched_entry_t *e, int64_t due_us);
+/* Unschedules e; a no-op when it is not scheduled. */
+void vtg_sched_remove(vtg_sched_t *s, vtg_sched_entry_t *e);
+static inline void vtg_sched_entry_init(vtg_sched_entry_t *e) {
+  e->due_us = 0;
+  e->period_us = 0;
+  e->idx = SIZE_MAX;
+}
+/* The first time strictly after now_us that is phase_ms + k * interval_ms
+ * after the unix epoch (so every agent's turn is aligned to the wall clock
+ * and spread only by its phase). interval_ms must be > 0. */
+int64_t vtg_sched_next_due(int64_t now_us, uint32_t interval_ms, uint32_t phase_ms);
+
+/* ----------------------------------------------------------------- curl_uv */
+
+typedef struct vtg_curl_uv_s vtg_curl_uv_t;
+/* A transfer finished: easy has been removed from the multi handle and is
+ * now the callback's to clean up. */
+typedef void (*vtg_curl_uv_done_cb)(vtg_curl_uv_t *cu, CURL *easy, CURLcode result);
+typedef void (*vtg_curl_uv_close_cb)(vtg_curl_uv_t *cu);
+
+struct vtg_curl_uv_s {
+  void *data;                    /* the owner's */
+  uv_loop_t *loop;
+  CURLM *multi;
+  uv_timer_t timer;              /* curl's timeout (CURLMOPT_TIMERFUNCTION) */
+  struct vtg_curl_sock_s *socks; /* live uv_poll contexts, for shutdown */
+  vtg_curl_uv_done_cb done_cb;
+  vtg_curl_uv_close_cb close_cb;
+  int pending_closes;            /* handles whose close callback is due */
+  int closing;
+};
+
+/* Creates the multi handle and its timer. Returns 0, VTG_ECURL or a libuv
+ * error; on error nothing needs closing. */
+int vtg_curl_uv_init(uv_loop_t *loop, vtg_curl_uv_t *cu, vtg_curl_uv_done_cb done_cb);
+/* Starts a transfer. Returns 0 or VTG_ECURL (then easy is still the
+ * caller's and done_cb never runs for it). */
+int vtg_curl_uv_add(vtg_curl_uv_t *cu, CURL *easy);
+/* Takes a running transfer out of the multi handle without calling done_cb;
+ * the caller cleans up easy. */
+void vtg_curl_uv_remove(vtg_curl_uv_t *cu, CURL *easy);
+/* Cleans up the multi handle and closes every uv handle; close_cb runs once
+ * all are closed. Every transfer must have been removed before. */
+void vtg_curl_uv_close(vtg_curl_uv_t *cu, vtg_curl_uv_close_cb close_cb);
+
+/* -------------------------------------------------------------- http_check */
+
+/* One probe result as the agent keeps it until acknowledged: fixed size, so
+ * the pending queue needs no per-result allocation. */
+#define VTG_PROBE_ADDR_MAX 48    /* >= INET6_ADDRSTRLEN */
+#define VTG_PROBE_DETAIL_MAX 200 /* error_detail is capped at this many chars */
+
+typedef struct vtg_probe_result_s {
+  uint64_t seq;               /* set by the uplink */
+  uint32_t check_id;
+  int64_t start_us;
+  uint32_t dns_us, connect_us, tls_us, ttfb_us, total_us;
+  uint32_t http_status;
+  uint64_t bytes;
+  Vantage__Outcome outcome;
+  Vantage__ErrorClass error_class;
+  int64_t cert_expiry_unix;
+  char resolved_addr[VTG_PROBE_ADDR_MAX];
+  char error_detail[VTG_PROBE_DETAIL_MAX + 1];
+} vtg_probe_result_t;
+
+typedef struct vtg_status_range_s {
+  uint32_t lo, hi;
+} vtg_status_range_t;
+
+/* What the classifier looks at; all plain data so it can be unit-tested. */
+typedef struct vtg_http_facts_s {
+  CURLcode code;
+  long os_errno;             /* CURLINFO_OS_ERRNO */
+  int64_t connect_time_us;   /* CURLINFO_CONNECT_TIME_T (cumulative); 0 = never connected */
+  long http_status;          /* 0 when no response */
+  int64_t total_us;
+  uint32_t max_latency_ms;   /* 0 = no latency assertion */
+  const vtg_status_range_t *accept; /* NULL/0 = 200-399 */
+  size_t n_accept;
+} vtg_http_facts_t;
+
+/* Maps the facts of a finished transfer to an outcome and an error class
+ * (DESIGN.md's fixed set). Pure; never fails. */
+void vtg_http_classify(const vtg_http_facts_t *f, Vantage__Outcome *outcome,
+                       Vantage__ErrorClass *error_class);
+
+typedef struct vtg_http_probe_s vtg_http_probe_t;
+/* The probe finished; r is valid during the call only. The probe is freed
+ * right after the callback returns. */
+typedef void (*vtg_http_probe_cb)(vtg_http_probe_t *p, const vtg_probe_result_t *r);
+
+typedef struct vtg_http_req_s {
+  uint32_t check_id;
+  const char *url;
+  const char *method;          /* NULL or "" = GET */
+  uint32_t timeout_ms;
+  uint32_t max_latency_ms;
+  const vtg_status_range_t *accept; /* copied */
+  size_t n_accept;
+  const char *source_address;  /* NULL = any */
+} vtg_http_req_t;
+
+struct vtg_http_probe_s {
+  /* public */
+  void *data;                  /* the owner's */
+  vtg_http_probe_t *prev, *next; /* for the owner's in-flight list */
+  uint32_t check_id;
+  int64_t start_us;            /* wall clock when started */
+  /* private */
+  vtg_curl_uv_t *cu;
+  CURL *easy;
+  vtg_http_probe_cb cb;
+  uint64_t bytes;
+  uint32_t max_latency_ms;
+  vtg_status_range_t *accept;
+  size_t n_accept;
+  int is_https;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+/* Starts one probe. *out is set on success (the probe lives until cb runs
+ * or vtg_http_probe_abort). Returns 0, VTG_ENOMEM or VTG_ECURL; on error
+ * cb never runs. */
+int vtg_http_probe_start(vtg_curl_uv_t *cu, const vtg_http_req_t *req, vtg_http_probe_cb cb,
+                         void *data, vtg_http_probe_t **out);
+/* Stops a running probe and frees it; cb does not run. */
+void vtg_http_probe_abort(vtg_http_probe_t *p);
+/* The curl_uv done callback to install: routes a finished easy handle back
+ * to its probe. */
+void vtg_http_probe_done(vtg_curl_uv_t *cu, CURL *easy, CURLcode result);
+
+/* ------------------------------------------------------------------ uplink */
+
+typedef struct vtg_uplink_s vtg_uplink_t;
+
+#define VTG_UPLINK_BATCH_MAX 500
+#define VTG_UPLINK_FLUSH_MS 200
+#define VTG_UPLINK_BACKOFF_MIN_MS 250
+#define VTG_UPLINK_BACKOFF_MAX_MS 30000
+
+/* What the uplink needs from the agent. Messages are valid during the call
+ * only (they live in the uplink's decode arena). */
+typedef struct vtg_uplink_hooks_s {
+  void (*on_check_set)(vtg_uplink_t *u, const Vantage__CheckSet *cs);
+  void (*on_probe_now)(vtg_uplink_t *u, const Vantage__ProbeNow *pn);
+  /* Earliest start_us of probes still running, INT64_MAX when none. */
+  int64_t (*in_flight_min_start)(vtg_uplink_t *u);
+} vtg_uplink_hooks_t;
+
+typedef void (*vtg_uplink_close_cb)(vtg_uplink_t *u);
+
+struct vtg_uplink_s {
+  void *data;                       /* the owner's */
+  uv_loop_t *loop;
+  const vtg_probe_config_t *cfg;
+  vtg_uplink_hooks_t hooks;
+  uint64_t epoch;                   /* spool epoch: random per agent start */
+  uint64_t rng;                     /* jitter state (xorshift) */
+
+  /* connection */
+  struct vtg_uplink_conn_s *conn;   /* NULL when none; freed in its close cb */
+  uv_getaddrinfo_t gai_req;
+  int gai_active;
+  int welcomed;
+  unsigned attempts;                /* for the backoff; 0 after a Welcome */
+  vtg_frame_reader_t reader;
+  vtg_arena_t arena;
+  uint8_t rbuf[65536];
+
+  /* timers */
+  uv_timer_t reconnect_timer;
+  uv_timer_t heartbeat_timer;
+  uv_timer_t idle_timer;
+  uv_timer_t flush_timer;
+  uint32_t heartbeat_ms;
+  uint32_t idle_timeout_ms;
+  int64_t peer_hb_sent_us;          /* last Heartbeat.sent_us received, echoed back */
+  int64_t last_hb_sent_us;          /* our last Heartbeat.sent_us */
+  uint64_t last_hb_sent_mono;       /* uv_now() when we sent it */
+  uint64_t last_batch_mono;         /* uv_now() of the last ResultBatch */
+
+  /* pending results: a ring of unacknowledged results, seq ascending */
+  vtg_probe_result_t *ring;
+  size_t ring_alloc;
+  size_t ring_head;
+  size_t ring_len;
+  uint64_t next_seq;                /* seq of the next result pushed */
+  uint64_t send_seq;                /* next seq to send on this connection */
+  uint64_t drop_first, drop_last;   /* dropped range not yet announced (0 = none) */
+
+  /* encode scratch for one batch, so a batch costs no per-result malloc */
+  Vantage__Result batch_msgs[VTG_UPLINK_BATCH_MAX];
+  Vantage__Result *batch_ptrs[VTG_UPLINK_BATCH_MAX];
+
+  /* counters, for logs */
+  uint64_t results_total;
+  uint64_t dropped_total;
+
+  int closing;
+  int pending_closes;
+  vtg_uplink_close_cb close_cb;
+};
+
+/* Sets up the timers and state and starts connecting. Returns 0 or an error
+ * (then nothing needs closing). */
+int vtg_uplink_init(uv_loop_t *loop, vtg_uplink_t *u, const vtg_probe_config_t *cfg,
+                    const vtg_uplink_hooks_t *hooks);
+/* Queues one result: assigns its seq, drops the oldest when max_pending is
+ * reached (announcing the drop), sends at once when a batch is full. */
+void vtg_uplink_push(vtg_uplink_t *u, const vtg_probe_result_t *r);
+/* Closes the connection and every handle; close_cb runs when all are
+ * closed and all memory is freed. Unacknowledged results are lost. */
+void vtg_uplink_close(vtg_uplink_t *u, vtg_uplink_close_cb close_cb);
+
+
+/* ------------------------------------------------------------------- agent */
+
+typedef struct vtg_agent_s vtg_agent_t;
+
+/* Creates the agent on loop with cfg (which must outlive the loop run),
+ * installs the SIGTERM/SIGINT handlers and starts connecting. Returns 0 or
+ * an error (then nothing is left on the loop). On SIGTERM/SIGINT the agent
+ * aborts its probes, closes every handle and frees itself, so uv_run
+ * returns and the loop can be closed. */
+int vtg_agent_start(uv_loop_t *loop, const vtg_probe_config_t *cfg);
+
+#endif
