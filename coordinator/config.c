@@ -1,0 +1,645 @@
+/* The coordinator's configuration file: YAML walked with the vtg_yconf
+ * getters. Every map refuses keys it does not know, and every error names
+ * FILE:LINE:COL of the offending value, so an operator can fix a config
+ * without guessing. Cross-item rules (unique names, timeout < interval) are
+ * checked here too, naming both places where two items collide. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vtg/error.h"
+#include "vtg/log.h"
+#include "vtg/yconf.h"
+
+#define US_PER_MS 1000LL
+#define US_PER_S (1000LL * US_PER_MS)
+#define MAX_DURATION_US (24LL * 3600 * US_PER_S)
+#define NAME_MAX_LEN 128
+
+static const char *const top_keys[] = {"listen",       "store",     "log_level",
+                                       "heartbeat",    "idle_timeout", "max_frame",
+                                       "detection",    "agents",    "services",
+                                       NULL};
+static const char *const listen_keys[] = {"agents", "http", NULL};
+static const char *const detect_keys[] = {"fail_threshold", "recover_threshold",
+                                          "min_regions",    "merge_gap",
+                                          "settle",         "lateness",
+                                          NULL};
+static const char *const registry_keys[] = {"id", "region", "country", "lat", "lon", NULL};
+static const char *const service_keys[] = {"name", "endpoints", NULL};
+static const char *const endpoint_keys[] = {"check",   "kind",   "url",    "method",
+                                            "interval", "timeout", "accept", "max_latency",
+                                            "regions", NULL};
+static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
+                                      "PATCH", NULL};
+
+/* A name as it appeared in the file, for duplicate detection. */
+typedef struct named_s {
+  const char *name;
+  const vtg_ynode_t *node;
+  size_t order; /* position in the file */
+} named_t;
+
+/* Identifiers (check, service, region, agent names) end up in URLs, JSON,
+ * Prometheus labels and log lines; a small alphabet keeps all of them
+ * unambiguous without escaping rules. */
+static int name_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > NAME_MAX_LEN) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '_' || ch == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+static char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p) memcpy(p, s, n);
+  return p;
+}
+
+/* Reads m[key] as a string, "" refused, an identifier when ident is set.
+ * The error points at the value. */
+static int get_name(vtg_yconf_t *c, const vtg_ynode_t *m, const char *key, int required,
+                    int ident, char **out) {
+  int err = vtg_yconf_str(c, m, key, required, out);
+  if (err) return err;
+  if (*out == NULL) return 0;
+  const vtg_ynode_t *v = vtg_yconf_get(m, key);
+  if ((*out)[0] == '\0') return vtg_yconf_error(c, v, "'%s' must not be empty", key);
+  if (ident && !name_ok(*out))
+    return vtg_yconf_error(c, v,
+                           "'%s' must be 1-%d characters of letters, digits, '-', '_' or '.'",
+                           key, NAME_MAX_LEN);
+  return 0;
+}
+
+static int named_cmp(const void *a, const void *b) {
+  const named_t *x = a, *y = b;
+  int r = strcmp(x->name, y->name);
+  if (r) return r;
+  return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Refuses the first (in file order) repeated name, naming both places.
+ * Sorting keeps this O(n log n) for configs with thousands of checks. */
+static int check_unique(vtg_yconf_t *c, named_t *v, size_t n, const char *what) {
+  if (n < 2) return 0;
+  qsort(v, n, sizeof *v, named_cmp);
+  const named_t *first = NULL, *dup = NULL;
+  for (size_t i = 1; i < n; i++) {
+    if (strcmp(v[i - 1].name, v[i].name) != 0) continue;
+    /* v[i-1] may itself be a repeat; the run's head is the first definition. */
+    size_t h = i - 1;
+    while (h > 0 && strcmp(v[h - 1].name, v[i].name) == 0) h--;
+    if (dup == NULL || v[i].order < dup->order) {
+      dup = &v[i];
+      first = &v[h];
+    }
+  }
+  if (dup == NULL) return 0;
+  return vtg_yconf_error(c, dup->node, "duplicate %s '%s' (first defined at line %d, column %d)",
+                         what, dup->name, first->node->line, first->node->col);
+}
+
+int vtg_config_parse_addr(const char *hostport, struct sockaddr_storage *out) {
+  char host[64];
+  const char *colon, *h = hostport;
+  size_t hlen;
+  if (hostport == NULL) return VTG_EINVAL;
+  if (hostport[0] == '[') {
+    const char *rb = strchr(hostport, ']');
+    if (rb == NULL || rb[1] != ':') return VTG_EINVAL;
+    h = hostport + 1;
+    hlen = (size_t)(rb - h);
+    colon = rb + 1;
+  } else {
+    colon = strchr(hostport, ':');
+    /* IPv6 needs brackets: "::1:80" is ambiguous. */
+    if (colon == NULL || strchr(colon + 1, ':') != NULL) return VTG_EINVAL;
+    hlen = (size_t)(colon - hostport);
+  }
+  if (hlen == 0 || hlen >= sizeof host) return VTG_EINVAL;
+  memcpy(host, h, hlen);
+  host[hlen] = '\0';
+  const char *p = colon + 1;
+  if (*p == '\0') return VTG_EINVAL;
+  char *end;
+  errno = 0;
+  long port = strtol(p, &end, 10);
+  if (errno || *end != '\0' || port < 0 || port > 65535 || !(*p >= '0' && *p <= '9'))
+    return VTG_EINVAL;
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+  } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+  } else {
+    return VTG_EINVAL;
+  }
+  if (out) *out = ss;
+  return 0;
+}
+
+static int get_listen(vtg_yconf_t *c, const vtg_ynode_t *m, const char *key, char **out) {
+  int err = vtg_yconf_str(c, m, key, 0, out);
+  if (err) return err;
+  if (*out == NULL) return 0;
+  if (vtg_config_parse_addr(*out, NULL) != 0)
+    return vtg_yconf_error(c, vtg_yconf_get(m, key),
+                           "expected IP:PORT such as 127.0.0.1:7300 or [::1]:7300, got '%s'",
+                           *out);
+  return 0;
+}
+
+/* Whether u is an absolute http(s) URL with a host (and a valid port if
+ * any). why gets the reason on failure. Credentials in the URL are refused:
+ * the API and logs show check URLs. */
+static int url_ok(const char *u, const char **why) {
+  const char *rest;
+  if (strncmp(u, "http://", 7) == 0)
+    rest = u + 7;
+  else if (strncmp(u, "https://", 8) == 0)
+    rest = u + 8;
+  else {
+    *why = "URL must start with http:// or https://";
+    return 0;
+  }
+  for (const char *p = u; *p; p++) {
+    if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+      *why = "URL contains a space or control character";
+      return 0;
+    }
+  }
+  size_t alen = strcspn(rest, "/?#");
+  const char *a = rest, *aend = rest + alen;
+  if (memchr(a, '@', alen) != NULL) {
+    *why = "credentials in the URL are not supported";
+    return 0;
+  }
+  const char *hend;
+  if (alen > 0 && a[0] == '[') {
+    const char *rb = memchr(a, ']', alen);
+    if (rb == NULL || rb == a + 1) {
+      *why = "URL has a malformed IPv6 host";
+      return 0;
+    }
+    hend = rb + 1;
+    if (hend != aend && *hend != ':') {
+      *why = "URL has a malformed IPv6 host";
+      return 0;
+    }
+  } else {
+    const char *col = memchr(a, ':', alen);
+    hend = col ? col : aend;
+  }
+  if (hend == a) {
+    *why = "URL has no host";
+    return 0;
+  }
+  if (hend < aend) { /* ":port" */
+    const char *p = hend + 1;
+    long port = 0;
+    if (p == aend) {
+      *why = "URL has an empty port";
+      return 0;
+    }
+    for (; p < aend; p++) {
+      if (*p < '0' || *p > '9' || port > 65535) {
+        *why = "URL has an invalid port";
+        return 0;
+      }
+      port = port * 10 + (*p - '0');
+    }
+    if (port < 1 || port > 65535) {
+      *why = "URL has an invalid port";
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Parses "NNN" into a status in [100, 599]; p advances past the digits. */
+static int parse_status(const char **p, uint16_t *out) {
+  const char *s = *p;
+  long v = 0;
+  int digits = 0;
+  while (*s >= '0' && *s <= '9' && digits < 4) {
+    v = v * 10 + (*s - '0');
+    s++;
+    digits++;
+  }
+  if (digits == 0 || v < 100 || v > 599) return -1;
+  *p = s;
+  *out = (uint16_t)v;
+  return 0;
+}
+
+/* accept: [200, "300-399", 200-299] (YAML reads 200-299 as a plain string). */
+static int get_accept(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
+  const vtg_ynode_t *n = vtg_yconf_get(ep, "accept");
+  if (n == NULL) return 0;
+  int err = vtg_yconf_expect(c, n, VTG_YNODE_SEQ);
+  if (err) return err;
+  if (n->n == 0) return vtg_yconf_error(c, n, "'accept' must list at least one status");
+  ch->accept = calloc(n->n, sizeof *ch->accept);
+  if (ch->accept == NULL) return VTG_ENOMEM;
+  for (size_t i = 0; i < n->n; i++) {
+    const vtg_ynode_t *it = n->items[i];
+    if (it->kind != VTG_YNODE_SCALAR) goto bad;
+    const char *p = it->scalar;
+    uint16_t lo, hi;
+    if (parse_status(&p, &lo) != 0) goto bad;
+    hi = lo;
+    while (*p == ' ') p++;
+    if (*p == '-') {
+      p++;
+      while (*p == ' ') p++;
+      if (parse_status(&p, &hi) != 0) goto bad;
+    }
+    if (*p != '\0') goto bad;
+    if (hi < lo)
+      return vtg_yconf_error(c, it, "status range %u-%u is empty (low end above high end)",
+                             (unsigned)lo, (unsigned)hi);
+    ch->accept[ch->n_accept].lo = lo;
+    ch->accept[ch->n_accept].hi = hi;
+    ch->n_accept++;
+    continue;
+  bad:
+    return vtg_yconf_error(c, it,
+                           "expected an HTTP status (100-599) such as 200 or a range such as "
+                           "\"200-299\"");
+  }
+  return 0;
+}
+
+static int get_regions(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
+  const vtg_ynode_t *n = vtg_yconf_get(ep, "regions");
+  if (n == NULL) return 0;
+  int err = vtg_yconf_expect(c, n, VTG_YNODE_SEQ);
+  if (err) return err;
+  if (n->n == 0)
+    return vtg_yconf_error(c, n, "'regions' must name at least one region (omit it for all)");
+  ch->regions = calloc(n->n, sizeof *ch->regions);
+  if (ch->regions == NULL) return VTG_ENOMEM;
+  for (size_t i = 0; i < n->n; i++) {
+    const vtg_ynode_t *it = n->items[i];
+    if (it->kind != VTG_YNODE_SCALAR || !name_ok(it->scalar))
+      return vtg_yconf_error(c, it, "expected a region name (letters, digits, '-', '_', '.')");
+    ch->regions[i] = xstrdup(it->scalar);
+    if (ch->regions[i] == NULL) return VTG_ENOMEM;
+    ch->n_regions++;
+  }
+  return 0;
+}
+
+/* One endpoint of service svc. ch is zeroed and owned by the config, so
+ * partially filled fields are freed with it on error. */
+static int parse_endpoint(vtg_yconf_t *c, const vtg_ynode_t *ep, const char *svc,
+                          vtg_check_cfg_t *ch) {
+  int err;
+  char *url = NULL;
+  if ((err = vtg_yconf_expect(c, ep, VTG_YNODE_MAP))) return err;
+  if ((err = vtg_yconf_check_keys(c, ep, endpoint_keys))) return err;
+  ch->line = ep->line;
+  ch->service = xstrdup(svc);
+  if (ch->service == NULL) return VTG_ENOMEM;
+  if ((err = get_name(c, ep, "check", 1, 1, &ch->name))) return err;
+  if ((err = get_name(c, ep, "kind", 0, 1, &ch->kind))) return err;
+  if (ch->kind == NULL && (ch->kind = xstrdup("web")) == NULL) return VTG_ENOMEM;
+
+  if ((err = vtg_yconf_str(c, ep, "url", 1, &url))) return err;
+  ch->url = url;
+  const char *why = NULL;
+  if (!url_ok(url, &why)) return vtg_yconf_error(c, vtg_yconf_get(ep, "url"), "%s", why);
+
+  if ((err = vtg_yconf_str(c, ep, "method", 0, &ch->method))) return err;
+  if (ch->method == NULL) {
+    if ((ch->method = xstrdup("GET")) == NULL) return VTG_ENOMEM;
+  } else {
+    size_t i;
+    for (i = 0; methods[i]; i++)
+      if (strcmp(methods[i], ch->method) == 0) break;
+    if (methods[i] == NULL)
+      return vtg_yconf_error(c, vtg_yconf_get(ep, "method"),
+                             "unknown method '%s' (expected GET, HEAD, POST, PUT, DELETE, "
+                             "OPTIONS or PATCH)",
+                             ch->method);
+  }
+
+  ch->interval_us = 30 * US_PER_S;
+  if ((err = vtg_yconf_duration(c, ep, "interval", 0, 100 * US_PER_MS, MAX_DURATION_US,
+                                &ch->interval_us)))
+    return err;
+  /* Default timeout: 10s, but always leave room before the next probe. */
+  ch->timeout_us = 10 * US_PER_S;
+  if (ch->timeout_us >= ch->interval_us) ch->timeout_us = ch->interval_us / 2;
+  if ((err = vtg_yconf_duration(c, ep, "timeout", 0, 1 * US_PER_MS, MAX_DURATION_US,
+                                &ch->timeout_us)))
+    return err;
+  if (ch->timeout_us >= ch->interval_us)
+    return vtg_yconf_error(c, vtg_yconf_get(ep, "timeout"),
+                           "timeout must be shorter than the interval (%lldms)",
+                           (long long)(ch->interval_us / US_PER_MS));
+  ch->max_latency_us = 0;
+  if ((err = vtg_yconf_duration(c, ep, "max_latency", 0, 1 * US_PER_MS, MAX_DURATION_US,
+                                &ch->max_latency_us)))
+    return err;
+  if (ch->max_latency_us >= ch->timeout_us)
+    return vtg_yconf_error(c, vtg_yconf_get(ep, "max_latency"),
+                           "max_latency must be shorter than the timeout (%lldms)",
+                           (long long)(ch->timeout_us / US_PER_MS));
+  if ((err = get_accept(c, ep, ch))) return err;
+  if ((err = get_regions(c, ep, ch))) return err;
+  return 0;
+}
+
+static int parse_services(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_coord_config_t *cfg) {
+  int err = 0;
+  const vtg_ynode_t *svcs = vtg_yconf_get(root, "services");
+  named_t *svc_names = NULL, *check_names = NULL;
+  if (svcs == NULL) return 0;
+  if ((err = vtg_yconf_expect(c, svcs, VTG_YNODE_SEQ))) return err;
+
+  /* Two passes: validate shapes and count, then fill; simpler than growing. */
+  size_t total = 0;
+  for (size_t i = 0; i < svcs->n; i++) {
+    const vtg_ynode_t *s = svcs->items[i];
+    if ((err = vtg_yconf_expect(c, s, VTG_YNODE_MAP))) return err;
+    if ((err = vtg_yconf_check_keys(c, s, service_keys))) return err;
+    const vtg_ynode_t *eps = vtg_yconf_get(s, "endpoints");
+    if (eps == NULL) return vtg_yconf_error(c, s, "missing key 'endpoints'");
+    if ((err = vtg_yconf_expect(c, eps, VTG_YNODE_SEQ))) return err;
+    total += eps->n;
+  }
+  cfg->services = calloc(svcs->n ? svcs->n : 1, sizeof *cfg->services);
+  cfg->checks = calloc(total ? total : 1, sizeof *cfg->checks);
+  svc_names = calloc(svcs->n ? svcs->n : 1, sizeof *svc_names);
+  check_names = calloc(total ? total : 1, sizeof *check_names);
+  if (!cfg->services || !cfg->checks || !svc_names || !check_names) {
+    err = VTG_ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < svcs->n; i++) {
+    const vtg_ynode_t *s = svcs->items[i];
+    char **name = &cfg->services[cfg->n_services++];
+    if ((err = get_name(c, s, "name", 1, 1, name))) goto out;
+    svc_names[i].name = *name;
+    svc_names[i].node = vtg_yconf_get(s, "name");
+    svc_names[i].order = i;
+    const vtg_ynode_t *eps = vtg_yconf_get(s, "endpoints");
+    for (size_t j = 0; j < eps->n; j++) {
+      vtg_check_cfg_t *ch = &cfg->checks[cfg->n_checks++];
+      if ((err = parse_endpoint(c, eps->items[j], *name, ch))) goto out;
+      named_t *nm = &check_names[cfg->n_checks - 1];
+      nm->name = ch->name;
+      nm->node = vtg_yconf_get(eps->items[j], "check");
+      nm->order = cfg->n_checks - 1;
+    }
+  }
+  if ((err = check_unique(c, svc_names, cfg->n_services, "service name"))) goto out;
+  if ((err = check_unique(c, check_names, cfg->n_checks, "check name"))) goto out;
+out:
+  free(svc_names);
+  free(check_names);
+  return err;
+}
+
+static int parse_registry(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_coord_config_t *cfg) {
+  int err = 0;
+  const vtg_ynode_t *reg = vtg_yconf_get(root, "agents");
+  named_t *ids = NULL;
+  if (reg == NULL) return 0;
+  if ((err = vtg_yconf_expect(c, reg, VTG_YNODE_SEQ))) return err;
+  cfg->has_registry = 1;
+  cfg->registry = calloc(reg->n ? reg->n : 1, sizeof *cfg->registry);
+  ids = calloc(reg->n ? reg->n : 1, sizeof *ids);
+  if (cfg->registry == NULL || ids == NULL) {
+    err = VTG_ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < reg->n; i++) {
+    const vtg_ynode_t *e = reg->items[i];
+    vtg_registry_entry_t *r = &cfg->registry[cfg->n_registry++];
+    if ((err = vtg_yconf_expect(c, e, VTG_YNODE_MAP))) goto out;
+    if ((err = vtg_yconf_check_keys(c, e, registry_keys))) goto out;
+    if ((err = get_name(c, e, "id", 1, 1, &r->id))) goto out;
+    if ((err = get_name(c, e, "region", 1, 1, &r->region))) goto out;
+    if ((err = vtg_yconf_str(c, e, "country", 0, &r->country))) goto out;
+    if (r->country == NULL && (r->country = xstrdup("")) == NULL) {
+      err = VTG_ENOMEM;
+      goto out;
+    }
+    if ((err = vtg_yconf_double(c, e, "lat", 0, -90.0, 90.0, &r->lat))) goto out;
+    if ((err = vtg_yconf_double(c, e, "lon", 0, -180.0, 180.0, &r->lon))) goto out;
+    ids[i].name = r->id;
+    ids[i].node = vtg_yconf_get(e, "id");
+    ids[i].order = i;
+  }
+  err = check_unique(c, ids, cfg->n_registry, "agent id");
+out:
+  free(ids);
+  return err;
+}
+
+static int parse_detection(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_detect_cfg_t *d) {
+  int err;
+  const vtg_ynode_t *m = vtg_yconf_get(root, "detection");
+  if (m == NULL) return 0;
+  if ((err = vtg_yconf_expect(c, m, VTG_YNODE_MAP))) return err;
+  if ((err = vtg_yconf_check_keys(c, m, detect_keys))) return err;
+  if ((err = vtg_yconf_int(c, m, "fail_threshold", 0, 1, 1000, &d->fail_threshold))) return err;
+  if ((err = vtg_yconf_int(c, m, "recover_threshold", 0, 1, 1000, &d->recover_threshold)))
+    return err;
+  /* Read without a lower bound so that a too small value gets the message
+   * that says why (one region alone is never an incident by this rule). */
+  if ((err = vtg_yconf_int(c, m, "min_regions", 0, INT32_MIN, 10000, &d->min_regions)))
+    return err;
+  if (d->min_regions < 2)
+    return vtg_yconf_error(c, vtg_yconf_get(m, "min_regions"),
+                           "min_regions must be at least 2 (got %lld): one region alone opens "
+                           "an incident only with two healthy agents agreeing",
+                           (long long)d->min_regions);
+  if ((err = vtg_yconf_duration(c, m, "merge_gap", 0, 0, 7 * MAX_DURATION_US,
+                                &d->merge_gap_us)))
+    return err;
+  const vtg_ynode_t *st = vtg_yconf_get(m, "settle");
+  if (st && st->kind == VTG_YNODE_SCALAR && strcmp(st->scalar, "auto") == 0) {
+    d->settle_us = 0;
+  } else if (st) {
+    if ((err = vtg_yconf_duration(c, m, "settle", 0, 1 * US_PER_MS, MAX_DURATION_US,
+                                  &d->settle_us)))
+      return err;
+  }
+  if ((err = vtg_yconf_duration(c, m, "lateness", 0, 0, MAX_DURATION_US, &d->lateness_us)))
+    return err;
+  return 0;
+}
+
+/* Walks the whole tree; the first error wins (kept in c->err). */
+static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
+  int err;
+  const vtg_ynode_t *root = c->root;
+  int64_t max_frame = VTG_CONFIG_DEFAULT_MAX_FRAME;
+
+  cfg->heartbeat_us = 5 * US_PER_S;
+  cfg->detect.fail_threshold = 2;
+  cfg->detect.recover_threshold = 2;
+  cfg->detect.min_regions = 2;
+  cfg->detect.merge_gap_us = 5 * 60 * US_PER_S;
+  cfg->detect.settle_us = 0;
+  cfg->detect.lateness_us = 10 * US_PER_S;
+
+  if (root != NULL) {
+    if ((err = vtg_yconf_expect(c, root, VTG_YNODE_MAP))) return err;
+    if ((err = vtg_yconf_check_keys(c, root, top_keys))) return err;
+    const vtg_ynode_t *l = vtg_yconf_get(root, "listen");
+    if (l) {
+      if ((err = vtg_yconf_expect(c, l, VTG_YNODE_MAP))) return err;
+      if ((err = vtg_yconf_check_keys(c, l, listen_keys))) return err;
+      if ((err = get_listen(c, l, "agents", &cfg->agent_listen))) return err;
+      if ((err = get_listen(c, l, "http", &cfg->http_listen))) return err;
+    }
+    if ((err = get_name(c, root, "store", 0, 0, &cfg->store_path))) return err;
+    if ((err = vtg_yconf_str(c, root, "log_level", 0, &cfg->log_level))) return err;
+    if (cfg->log_level) {
+      enum vtg_log_level lv;
+      if (vtg_log_parse_level(cfg->log_level, &lv) != 0)
+        return vtg_yconf_error(c, vtg_yconf_get(root, "log_level"),
+                               "unknown log level '%s' (expected debug, info, warn or error)",
+                               cfg->log_level);
+    }
+    if ((err = vtg_yconf_duration(c, root, "heartbeat", 0, 100 * US_PER_MS, 3600 * US_PER_S,
+                                  &cfg->heartbeat_us)))
+      return err;
+    cfg->idle_timeout_us = 3 * cfg->heartbeat_us;
+    if ((err = vtg_yconf_duration(c, root, "idle_timeout", 0, 100 * US_PER_MS,
+                                  MAX_DURATION_US, &cfg->idle_timeout_us)))
+      return err;
+    if (cfg->idle_timeout_us <= cfg->heartbeat_us)
+      return vtg_yconf_error(c, vtg_yconf_get(root, "idle_timeout"),
+                             "idle_timeout must be longer than the heartbeat (%lldms)",
+                             (long long)(cfg->heartbeat_us / US_PER_MS));
+    if ((err = vtg_yconf_int(c, root, "max_frame", 0, 1024, 64 << 20, &max_frame))) return err;
+    if ((err = parse_detection(c, root, &cfg->detect))) return err;
+    if ((err = parse_registry(c, root, cfg))) return err;
+    if ((err = parse_services(c, root, cfg))) return err;
+  } else {
+    cfg->idle_timeout_us = 3 * cfg->heartbeat_us;
+  }
+  cfg->max_frame = (uint32_t)max_frame;
+  if (!cfg->agent_listen && !(cfg->agent_listen = xstrdup("127.0.0.1:7300"))) return VTG_ENOMEM;
+  if (!cfg->http_listen && !(cfg->http_listen = xstrdup("127.0.0.1:7380"))) return VTG_ENOMEM;
+  if (!cfg->store_path && !(cfg->store_path = xstrdup("./vantage.db"))) return VTG_ENOMEM;
+  if (!cfg->log_level && !(cfg->log_level = xstrdup("info"))) return VTG_ENOMEM;
+  return 0;
+}
+
+/* Shared tail of both loaders: parse, copy the message, free on failure. */
+static int load_parsed(vtg_yconf_t *yc, int err, const char *path, vtg_coord_config_t *out,
+                       char *errbuf, size_t errlen) {
+  if (err == 0) {
+    out->path = xstrdup(path);
+    err = out->path ? parse_root(yc, out) : VTG_ENOMEM;
+  }
+  if (err != 0) {
+    if (errbuf && errlen) {
+      if (yc->err[0])
+        snprintf(errbuf, errlen, "%s", yc->err);
+      else
+        snprintf(errbuf, errlen, "%s: %s", path, vtg_strerror(err));
+    }
+    vtg_config_free(out);
+    if (err != VTG_EIO && err != VTG_ENOMEM) err = VTG_ECONFIG;
+  }
+  vtg_yconf_free(yc);
+  return err;
+}
+
+int vtg_config_load(const char *path, vtg_coord_config_t *out, char *err, size_t errlen) {
+  vtg_yconf_t yc;
+  memset(out, 0, sizeof *out);
+  memset(&yc, 0, sizeof yc);
+  if (err && errlen) err[0] = '\0';
+  int rc = vtg_yconf_load_file(&yc, path);
+  return load_parsed(&yc, rc, path, out, err, errlen);
+}
+
+int vtg_config_load_string(const char *name, const char *text, vtg_coord_config_t *out,
+                           char *err, size_t errlen) {
+  vtg_yconf_t yc;
+  memset(out, 0, sizeof *out);
+  memset(&yc, 0, sizeof yc);
+  if (err && errlen) err[0] = '\0';
+  int rc = vtg_yconf_load_string(&yc, name, text);
+  return load_parsed(&yc, rc, name, out, err, errlen);
+}
+
+void vtg_config_free(vtg_coord_config_t *c) {
+  if (c == NULL) return;
+  free(c->path);
+  free(c->agent_listen);
+  free(c->http_listen);
+  free(c->store_path);
+  free(c->log_level);
+  for (size_t i = 0; i < c->n_checks; i++) {
+    vtg_check_cfg_t *ch = &c->checks[i];
+    free(ch->name);
+    free(ch->service);
+    free(ch->kind);
+    free(ch->url);
+    free(ch->method);
+    free(ch->accept);
+    for (size_t j = 0; j < ch->n_regions; j++) free(ch->regions[j]);
+    free(ch->regions);
+  }
+  free(c->checks);
+  for (size_t i = 0; i < c->n_services; i++) free(c->services[i]);
+  free(c->services);
+  for (size_t i = 0; i < c->n_registry; i++) {
+    free(c->registry[i].id);
+    free(c->registry[i].region);
+    free(c->registry[i].country);
+  }
+  free(c->registry);
+  memset(c, 0, sizeof *c);
+}
+
+const vtg_registry_entry_t *vtg_config_registry_find(const vtg_coord_config_t *c,
+                                                     const char *agent_id) {
+  for (size_t i = 0; i < c->n_registry; i++)
+    if (strcmp(c->registry[i].id, agent_id) == 0) return &c->registry[i];
+  return NULL;
+}
+
+int vtg_config_check_applies(const vtg_check_cfg_t *ch, const char *region) {
+  if (ch->n_regions == 0) return 1;
+  if (region == NULL) return 0;
+  for (size_t i = 0; i < ch->n_regions; i++)
+    if (strcmp(ch->regions[i], region) == 0) return 1;
+  return 0;
+}
+
+int64_t vtg_config_settle_us(const vtg_coord_config_t *c) {
+  if (c->detect.settle_us > 0) return c->detect.settle_us;
+  int64_t best = 0;
+  for (size_t i = 0; i < c->n_checks; i++) {
+    int64_t s = c->checks[i].interval_us + c->checks[i].timeout_us;
+    if (s > best) best = s;
+  }
+  return best;
+}

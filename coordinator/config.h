@@ -6,6 +6,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+#define VTG_CONFIG_DEFAULT_MAX_FRAME (1 << 20)
 
 typedef struct vtg_status_range_s {
   uint16_t lo, hi;
@@ -64,7 +67,13 @@ typedef struct vtg_coord_config_s {
 /* Loads path into *out (zeroed first). On error returns VTG_ECONFIG or
  * VTG_EIO with "FILE:LINE:COL: message" in err; *out is then freed. */
 int vtg_config_load(const char *path, vtg_coord_config_t *out, char *err, size_t errlen);
-void vtg_config_free(vtg_coord_config_t *c);
+/* Same from a string (tests); name stands for the file in messages. */
+int vtg_config_load_string(const char *name, const char *text, vtg_coord_config_t *out,
+                           char *err, size_t errlen);
+void vtg_config_free(vtg_coord_config_t *c); /* NULL allowed; leaves *c zeroed */
+/* Parses "IP:PORT" or "[IPv6]:PORT" (port 0 allowed) into *out (may be
+ * NULL to only validate). Returns 0 or VTG_EINVAL. */
+int vtg_config_parse_addr(const char *hostport, struct sockaddr_storage *out);
 /* Registry entry for an agent id, NULL if absent. */
 const vtg_registry_entry_t *vtg_config_registry_find(const vtg_coord_config_t *c,
                                                      const char *agent_id);

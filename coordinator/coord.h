@@ -33,6 +33,8 @@ typedef struct vtg_agent_s {
   int64_t complete_before_us; /* the agent's own watermark (its clock) */
   uint64_t results_total;     /* results accepted */
   uint64_t duplicates_total;  /* results dropped as already seen */
+  int64_t last_batch_us;      /* wall clock when its last ResultBatch arrived; 0 = none yet */
+  uint32_t checks_pushed;     /* checks in the CheckSet last pushed to it */
   struct vtg_session_s *session; /* NULL while disconnected */
 } vtg_agent_t;
 
@@ -42,6 +44,8 @@ typedef struct vtg_coord_s {
   vtg_coord_config_t cfg;
   uint32_t *check_ids;        /* cfg.checks[i] has stable id check_ids[i] */
   uint64_t checkset_version;  /* bumped on every reload */
+  int32_t *check_index;       /* stable id -> config index, -1 when none (dense by id) */
+  uint32_t check_index_len;
   vtg_store_t *store;
   vtg_detect_t *detect;
   vtg_agent_t **agents;       /* by idx */
@@ -55,11 +59,22 @@ typedef struct vtg_coord_s {
   uv_timer_t detect_timer;
   uv_signal_t sig_hup, sig_term, sig_int;
   int closing;
+  char *log_level_override;   /* --log-level, wins over the config's log_level */
+  /* Ingest counters (for /metrics): */
+  uint64_t results_total;        /* accepted and fed to the detector */
+  uint64_t duplicates_total;     /* dropped as already seen (agent, epoch, seq) */
+  uint64_t unknown_checks_total; /* results naming a check id not in the config */
+  uint64_t invalid_results_total;/* results with an outcome outside the enum */
+  uint64_t seq_gaps_total;       /* batches that skipped sequence numbers */
+  uint64_t dropped_total;        /* results an agent's spool reported as discarded */
+  uint64_t batches_total;
 } vtg_coord_t;
 
 /* serve: loads the config, opens the store, starts listeners; runs until
  * SIGTERM/SIGINT. Returns the process exit status. */
 int vtg_coord_serve(const char *config_path);
+/* Same, with the log level given on the command line (NULL: the config's). */
+int vtg_coord_serve_opts(const char *config_path, const char *log_level);
 
 /* Agent table helpers. */
 vtg_agent_t *vtg_coord_agent_find(vtg_coord_t *c, const char *id);

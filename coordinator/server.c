@@ -1,0 +1,767 @@
+/* The agent listener. One session per TCP connection:
+ *
+ *   accept -> HELLO (only a Hello is accepted) -> READY -> (DRAIN) -> CLOSED
+ *
+ * Frames are read with a hard cap (cfg.max_frame) and decoded into the
+ * session's arena. Any protocol violation (too large, undecodable,
+ * unexpected message, refused Hello) gets an Error frame, then the session
+ * drains its writes and closes; the coordinator keeps serving everyone else.
+ * Writes are tracked per session and capped, so a peer that stops reading
+ * is closed instead of growing our memory.
+ *
+ * Each session owns two handles (the TCP stream and one timer for the idle
+ * timeout, our heartbeats and the drain deadline); it is freed when both
+ * close callbacks have run. The server is freed once its listener and all
+ * sessions are closed. */
+#include "server.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest.h"
+#include "vtg/clock.h"
+#include "vtg/error.h"
+#include "vtg/frame.h"
+#include "vtg/log.h"
+#include "vtg/wire.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define SERVER_MAX_SESSIONS 20000   /* refuse connections past this */
+#define READ_BUF_SIZE (64 * 1024)
+#define DRAIN_TIMEOUT_US (2 * 1000 * 1000) /* how long an Error may take to leave */
+#define AGENT_ID_MAX 128
+#define VERSION_MAX 64
+#define ARENA_KEEP (1u << 20)       /* arena memory kept between messages */
+#define ADDR_LEN 64
+
+typedef enum { S_HELLO = 0, S_READY, S_DRAIN, S_CLOSED } session_state_t;
+
+typedef struct vtg_session_s {
+  uv_tcp_t tcp;                  /* data = the session */
+  uv_timer_t timer;
+  uv_shutdown_t shutdown_req;
+  vtg_server_t *server;
+  struct vtg_session_s *prev, *next;
+  vtg_agent_t *agent;            /* after Hello; NULL once detached */
+  session_state_t state;
+  int handles;                   /* open handles; freed at 0 */
+  vtg_frame_reader_t reader;
+  vtg_arena_t arena;
+  size_t max_frame;
+  size_t write_pending;          /* bytes handed to uv_write, not yet written */
+  size_t write_cap;
+  int64_t idle_us, heartbeat_us; /* snapshot of the config at accept */
+  int64_t last_rx_us;            /* monotonic */
+  int64_t next_hb_us;            /* monotonic */
+  int64_t drain_deadline_us;     /* monotonic */
+  int64_t peer_hb_sent_us;       /* the peer's clock in its last Heartbeat */
+  char peer[ADDR_LEN];
+} vtg_session_t;
+
+struct vtg_server_s {
+  vtg_coord_t *coord;
+  uv_tcp_t listener;
+  int listener_open;
+  int stopping;
+  vtg_session_t *sessions;
+  size_t n_sessions;
+  char addr[ADDR_LEN];
+  uint8_t rbuf[READ_BUF_SIZE];   /* shared: reads are consumed within read_cb */
+};
+
+typedef struct wreq_s {
+  uv_write_t req;
+  vtg_session_t *s;
+  uint8_t *data;
+  size_t len;
+} wreq_t;
+
+static void session_close(vtg_session_t *s);
+static void session_fail(vtg_session_t *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void session_arm(vtg_session_t *s);
+
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t n) {
+  char ip[64] = "?";
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    uv_ip4_name(in, ip, sizeof ip);
+    snprintf(out, n, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    uv_ip6_name(in6, ip, sizeof ip);
+    snprintf(out, n, "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));
+  } else {
+    snprintf(out, n, "?");
+  }
+}
+
+/* "agent ID (ADDR)" or "connection from ADDR" before the Hello. */
+static const char *who(const vtg_session_t *s, char *buf, size_t n) {
+  if (s->agent)
+    snprintf(buf, n, "agent %s (%s)", s->agent->id, s->peer);
+  else
+    snprintf(buf, n, "connection from %s", s->peer);
+  return buf;
+}
+
+static const char *msg_name(Vantage__Envelope__MsgCase m) {
+  switch (m) {
+  case VANTAGE__ENVELOPE__MSG_HELLO: return "Hello";
+  case VANTAGE__ENVELOPE__MSG_RESULT_BATCH: return "ResultBatch";
+  case VANTAGE__ENVELOPE__MSG_DROPPED: return "Dropped";
+  case VANTAGE__ENVELOPE__MSG_HEARTBEAT: return "Heartbeat";
+  case VANTAGE__ENVELOPE__MSG_WELCOME: return "Welcome";
+  case VANTAGE__ENVELOPE__MSG_CHECK_SET: return "CheckSet";
+  case VANTAGE__ENVELOPE__MSG_ACK: return "Ack";
+  case VANTAGE__ENVELOPE__MSG_PROBE_NOW: return "ProbeNow";
+  case VANTAGE__ENVELOPE__MSG_ERROR: return "Error";
+  default: return "an empty envelope";
+  }
+}
+
+/* The agent is gone from this session: mark it disconnected (unless a newer
+ * session already took it over) and persist that. */
+static void session_detach(vtg_session_t *s, const char *why) {
+  vtg_agent_t *a = s->agent;
+  if (a == NULL) return;
+  s->agent = NULL;
+  if (a->session != s) return;
+  vtg_coord_t *c = s->server->coord;
+  a->session = NULL;
+  a->connected = 0;
+  VTG_INFO("agent %s disconnected (%s): %s", a->id, s->peer, why);
+  int err = vtg_store_agent_upsert(c->store, a->id, a->region, a->country, a->lat, a->lon,
+                                   a->version, a->address, a->last_seen_us);
+  if (err) VTG_WARN("agent %s: could not store its state: %s", a->id, vtg_strerror(err));
+}
+
+static void server_maybe_free(vtg_server_t *srv) {
+  if (srv->stopping && !srv->listener_open && srv->sessions == NULL) free(srv);
+}
+
+static void on_session_handle_close(uv_handle_t *h) {
+  vtg_session_t *s = h->data;
+  if (--s->handles > 0) return;
+  vtg_server_t *srv = s->server;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    srv->sessions = s->next;
+  if (s->next) s->next->prev = s->prev;
+  srv->n_sessions--;
+  vtg_frame_reader_free(&s->reader);
+  vtg_arena_free(&s->arena);
+  free(s);
+  server_maybe_free(srv);
+}
+
+/* Closes at once: pending writes are cancelled. Idempotent. */
+static void session_close(vtg_session_t *s) {
+  if (s->state == S_CLOSED) return;
+  session_detach(s, "connection closed");
+  s->state = S_CLOSED;
+  uv_read_stop((uv_stream_t *)&s->tcp);
+  uv_close((uv_handle_t *)&s->tcp, on_session_handle_close);
+  uv_close((uv_handle_t *)&s->timer, on_session_handle_close);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  wreq_t *w = container_of(req, wreq_t, req);
+  vtg_session_t *s = w->s;
+  s->write_pending -= w->len;
+  free(w->data);
+  free(w);
+  if (status < 0 && status != UV_ECANCELED && s->state != S_CLOSED) {
+    char b[160];
+    VTG_INFO("%s: write failed: %s", who(s, b, sizeof b), uv_strerror(status));
+    session_close(s);
+  }
+}
+
+/* Encodes and queues one envelope. On failure the session is closed (a
+ * peer we cannot write to is of no use) and an error returned. */
+static int session_send(vtg_session_t *s, const Vantage__Envelope *env) {
+  uint8_t *data = NULL;
+  size_t len = 0;
+  char b[160];
+  if (s->state == S_CLOSED) return UV_ECANCELED;
+  int err = vtg_wire_encode(env, s->max_frame, &data, &len);
+  if (err) {
+    VTG_ERROR("%s: cannot encode %s: %s", who(s, b, sizeof b), msg_name(env->msg_case),
+              vtg_strerror(err));
+    session_close(s);
+    return err;
+  }
+  if (s->write_pending + len > s->write_cap) {
+    VTG_WARN("%s: %zu bytes not yet written (limit %zu): the peer is not reading; closing",
+             who(s, b, sizeof b), s->write_pending, s->write_cap);
+    free(data);
+    session_close(s);
+    return VTG_ELIMIT;
+  }
+  wreq_t *w = malloc(sizeof *w);
+  if (w == NULL) {
+    free(data);
+    session_close(s);
+    return VTG_ENOMEM;
+  }
+  w->s = s;
+  w->data = data;
+  w->len = len;
+  uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
+  err = uv_write(&w->req, (uv_stream_t *)&s->tcp, &buf, 1, on_write);
+  if (err) {
+    /* The callback never runs when uv_write fails. */
+    free(data);
+    free(w);
+    VTG_INFO("%s: write failed: %s", who(s, b, sizeof b), uv_strerror(err));
+    session_close(s);
+    return err;
+  }
+  s->write_pending += len;
+  return 0;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  vtg_session_t *s = container_of(req, vtg_session_t, shutdown_req);
+  (void)status;
+  session_close(s);
+}
+
+/* Refuses the peer: logs why (with its address), sends Error{code, reason},
+ * stops reading and closes once the Error is written (or after
+ * DRAIN_TIMEOUT_US). code is one of our negative codes; the wire carries
+ * its absolute value. */
+static void session_fail(vtg_session_t *s, int code, const char *fmt, ...) {
+  char reason[512], b[160];
+  va_list ap;
+  if (s->state == S_CLOSED || s->state == S_DRAIN) return;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  va_end(ap);
+  VTG_WARN("%s: %s; closing the connection", who(s, b, sizeof b), reason);
+
+  Vantage__Error e = VANTAGE__ERROR__INIT;
+  e.code = (uint32_t)(code < 0 ? -code : code);
+  e.reason = reason;
+  Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+  env.msg_case = VANTAGE__ENVELOPE__MSG_ERROR;
+  env.error = &e;
+  if (session_send(s, &env) != 0) return; /* closed already */
+
+  session_detach(s, reason);
+  s->state = S_DRAIN;
+  uv_read_stop((uv_stream_t *)&s->tcp);
+  /* shutdown completes after the queued writes, the Error included. */
+  if (uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp, on_shutdown) != 0) {
+    session_close(s);
+    return;
+  }
+  s->drain_deadline_us = vtg_clock_mono_us() + DRAIN_TIMEOUT_US;
+  session_arm(s);
+}
+
+/* FNV-1a over "agent id \0 check name": a phase that is stable across
+ * restarts and reconnects, and spreads one agent's checks (and one check's
+ * agents) over the interval. */
+static uint32_t phase_ms(const char *agent_id, const char *check, uint32_t interval_ms) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const unsigned char *p = (const unsigned char *)agent_id; *p; p++) {
+    h ^= *p;
+    h *= 1099511628211ULL;
+  }
+  h ^= 0;
+  h *= 1099511628211ULL;
+  for (const unsigned char *p = (const unsigned char *)check; *p; p++) {
+    h ^= *p;
+    h *= 1099511628211ULL;
+  }
+  return interval_ms ? (uint32_t)(h % interval_ms) : 0;
+}
+
+/* Sends the checks of the agent's region, each with its phase for it. */
+static int send_checkset(vtg_session_t *s) {
+  vtg_coord_t *c = s->server->coord;
+  vtg_agent_t *a = s->agent;
+  const vtg_coord_config_t *cfg = &c->cfg;
+  size_t n = 0, n_ranges = 0;
+  int err = VTG_ENOMEM;
+  for (size_t i = 0; i < cfg->n_checks; i++) {
+    if (!vtg_config_check_applies(&cfg->checks[i], a->region)) continue;
+    n++;
+    n_ranges += cfg->checks[i].n_accept;
+  }
+  Vantage__Check *checks = calloc(n ? n : 1, sizeof *checks);
+  Vantage__Check **cptr = calloc(n ? n : 1, sizeof *cptr);
+  Vantage__StatusRange *ranges = calloc(n_ranges ? n_ranges : 1, sizeof *ranges);
+  Vantage__StatusRange **rptr = calloc(n_ranges ? n_ranges : 1, sizeof *rptr);
+  if (!checks || !cptr || !ranges || !rptr) goto out;
+  size_t k = 0, r = 0;
+  for (size_t i = 0; i < cfg->n_checks; i++) {
+    const vtg_check_cfg_t *ch = &cfg->checks[i];
+    if (!vtg_config_check_applies(ch, a->region)) continue;
+    Vantage__Check *m = &checks[k];
+    vantage__check__init(m);
+    m->id = c->check_ids[i];
+    /* protobuf-c wants char *; packing only reads them. */
+    m->name = ch->name;
+    m->service = ch->service;
+    m->kind = ch->kind;
+    m->url = ch->url;
+    m->method = ch->method;
+    m->interval_ms = (uint32_t)(ch->interval_us / 1000);
+    m->timeout_ms = (uint32_t)(ch->timeout_us / 1000);
+    m->max_latency_ms = (uint32_t)(ch->max_latency_us / 1000);
+    m->phase_ms = phase_ms(a->id, ch->name, m->interval_ms);
+    m->accept = &rptr[r];
+    m->n_accept = ch->n_accept;
+    for (size_t j = 0; j < ch->n_accept; j++, r++) {
+      vantage__status_range__init(&ranges[r]);
+      ranges[r].lo = ch->accept[j].lo;
+      ranges[r].hi = ch->accept[j].hi;
+      rptr[r] = &ranges[r];
+    }
+    cptr[k] = m;
+    k++;
+  }
+  Vantage__CheckSet cs = VANTAGE__CHECK_SET__INIT;
+  cs.version = c->checkset_version;
+  cs.n_checks = k;
+  cs.checks = cptr;
+  Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+  env.msg_case = VANTAGE__ENVELOPE__MSG_CHECK_SET;
+  env.check_set = &cs;
+  err = session_send(s, &env);
+  if (err == 0) {
+    a->checks_pushed = (uint32_t)k;
+    VTG_DEBUG("agent %s: CheckSet version %" PRIu64 " with %zu checks", a->id, c->checkset_version,
+              k);
+  }
+out:
+  free(checks);
+  free(cptr);
+  free(ranges);
+  free(rptr);
+  return err;
+}
+
+static int send_heartbeat(vtg_session_t *s, int64_t echo_us) {
+  Vantage__Heartbeat hb = VANTAGE__HEARTBEAT__INIT;
+  hb.sent_us = vtg_clock_wall_us();
+  hb.echo_us = echo_us;
+  Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+  env.msg_case = VANTAGE__ENVELOPE__MSG_HEARTBEAT;
+  env.heartbeat = &hb;
+  return session_send(s, &env);
+}
+
+/* A printable identifier of bounded length: ids and regions go into logs,
+ * JSON and the store. */
+static int ident_ok(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max) return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || s[i] == '"' ||
+        s[i] == '\\')
+      return 0;
+  return 1;
+}
+
+static int set_str(char **dst, const char *src) {
+  size_t n = strlen(src) + 1;
+  char *p = malloc(n);
+  if (p == NULL) return VTG_ENOMEM;
+  memcpy(p, src, n);
+  free(*dst);
+  *dst = p;
+  return 0;
+}
+
+/* Finds or adds agent id and gives it its place: the registry's when it
+ * has an entry (it wins over what the agent says), else the Hello's. */
+static int apply_place(vtg_coord_t *c, const char *id, const vtg_registry_entry_t *reg,
+                       const Vantage__Hello *h, vtg_agent_t **out) {
+  vtg_agent_t *a;
+  int err = vtg_coord_agent_get(c, id, reg ? reg->region : h->region, &a);
+  if (err) return err;
+  if ((err = set_str(&a->country, reg ? reg->country : (h->country ? h->country : ""))))
+    return err;
+  a->lat = reg ? reg->lat : h->lat;
+  a->lon = reg ? reg->lon : h->lon;
+  *out = a;
+  return 0;
+}
+
+static void handle_hello(vtg_session_t *s, const Vantage__Hello *h) {
+  vtg_coord_t *c = s->server->coord;
+  const char *id = h->agent_id ? h->agent_id : "";
+  const char *region = h->region ? h->region : "";
+  int err;
+
+  if (h->protocol_version != VTG_PROTOCOL_VERSION) {
+    session_fail(s, VTG_EVERSION,
+                 "protocol version %" PRIu32 " not supported: this coordinator speaks version %d",
+                 h->protocol_version, VTG_PROTOCOL_VERSION);
+    return;
+  }
+  if (id[0] == '\0') {
+    session_fail(s, VTG_EPROTO, "Hello with an empty agent id");
+    return;
+  }
+  if (!ident_ok(id, AGENT_ID_MAX)) {
+    session_fail(s, VTG_EPROTO,
+                 "agent id must be 1-%d printable characters without spaces or quotes",
+                 AGENT_ID_MAX);
+    return;
+  }
+  const vtg_registry_entry_t *reg = NULL;
+  if (c->cfg.has_registry) {
+    reg = vtg_config_registry_find(&c->cfg, id);
+    if (reg == NULL) {
+      session_fail(s, VTG_EUNKNOWN_AGENT, "unknown agent '%s'", id);
+      return;
+    }
+  } else if (!ident_ok(region, AGENT_ID_MAX)) {
+    session_fail(s, VTG_EPROTO, "agent '%s' sent no valid region (1-%d printable characters)", id,
+                 AGENT_ID_MAX);
+    return;
+  }
+
+  vtg_agent_t *a = vtg_coord_agent_find(c, id);
+  if (a && a->session) {
+    vtg_session_t *old = a->session;
+    VTG_INFO("agent %s connected again from %s; closing its older connection from %s", id,
+             s->peer, old->peer);
+    session_fail(old, VTG_EPROTO, "replaced by a newer connection of agent '%s' from %s", id,
+                 s->peer);
+    /* Make sure the old session lets go even if the Error could not be sent. */
+    session_detach(old, "replaced by a newer connection");
+  }
+  if ((err = apply_place(c, id, reg, h, &a))) {
+    session_fail(s, err, "cannot accept agent '%s': %s", id, vtg_strerror(err));
+    return;
+  }
+  char version[VERSION_MAX + 1];
+  snprintf(version, sizeof version, "%s", h->software_version ? h->software_version : "");
+  if ((err = set_str(&a->version, version)) || (err = set_str(&a->address, s->peer))) {
+    session_fail(s, err, "cannot accept agent '%s': %s", id, vtg_strerror(err));
+    return;
+  }
+  int64_t now = vtg_clock_wall_us();
+  a->connected = 1;
+  a->connected_since_us = now;
+  a->last_seen_us = now;
+  a->session = s;
+  s->agent = a;
+  s->state = S_READY;
+  vtg_ingest_session_start(c, a, h->spool_epoch);
+  err = vtg_store_agent_upsert(c->store, a->id, a->region, a->country, a->lat, a->lon,
+                               a->version, a->address, a->last_seen_us);
+  if (err) VTG_WARN("agent %s: could not store its state: %s", a->id, vtg_strerror(err));
+
+  Vantage__Welcome w = VANTAGE__WELCOME__INIT;
+  w.protocol_version = VTG_PROTOCOL_VERSION;
+  w.coordinator_version = (char *)VTG_VERSION;
+  w.acked_seq = a->acked_seq;
+  w.heartbeat_ms = (uint32_t)(s->heartbeat_us / 1000);
+  w.idle_timeout_ms = (uint32_t)(s->idle_us / 1000);
+  Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+  env.msg_case = VANTAGE__ENVELOPE__MSG_WELCOME;
+  env.welcome = &w;
+  if (session_send(s, &env) != 0) return;
+  if (send_checkset(s) != 0) return;
+  VTG_INFO("agent %s connected from %s (region %s, version %s, epoch %016" PRIx64
+           ", acked %" PRIu64 ", %" PRIu32 " checks)",
+           a->id, s->peer, a->region, a->version[0] ? a->version : "?", a->epoch, a->acked_seq,
+           a->checks_pushed);
+  s->next_hb_us = vtg_clock_mono_us() + s->heartbeat_us;
+  session_arm(s);
+}
+
+static void send_ack(vtg_session_t *s) {
+  Vantage__Ack ack = VANTAGE__ACK__INIT;
+  ack.spool_epoch = s->agent->epoch;
+  ack.seq = s->agent->acked_seq;
+  Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+  env.msg_case = VANTAGE__ENVELOPE__MSG_ACK;
+  env.ack = &ack;
+  session_send(s, &env);
+}
+
+static void dispatch(vtg_session_t *s, const Vantage__Envelope *env) {
+  vtg_coord_t *c = s->server->coord;
+  char b[160];
+  if (s->state == S_HELLO) {
+    if (env->msg_case == VANTAGE__ENVELOPE__MSG_HELLO)
+      handle_hello(s, env->hello);
+    else if (env->msg_case == VANTAGE__ENVELOPE__MSG_ERROR)
+      goto peer_error;
+    else
+      session_fail(s, VTG_EPROTO, "expected Hello as the first message, got %s",
+                   msg_name(env->msg_case));
+    return;
+  }
+  switch (env->msg_case) {
+  case VANTAGE__ENVELOPE__MSG_RESULT_BATCH:
+    if (vtg_ingest_batch(c, s->agent, env->result_batch) != 0) {
+      session_fail(s, VTG_EPROTO, "malformed ResultBatch: %zu results with first_seq %" PRIu64,
+                   env->result_batch->n_results, env->result_batch->first_seq);
+      return;
+    }
+    send_ack(s);
+    return;
+  case VANTAGE__ENVELOPE__MSG_DROPPED:
+    if (vtg_ingest_dropped(c, s->agent, env->dropped) != 0) {
+      session_fail(s, VTG_EPROTO, "malformed Dropped: range %" PRIu64 "..%" PRIu64,
+                   env->dropped->first_seq, env->dropped->last_seq);
+      return;
+    }
+    send_ack(s);
+    return;
+  case VANTAGE__ENVELOPE__MSG_HEARTBEAT:
+    s->peer_hb_sent_us = env->heartbeat->sent_us;
+    send_heartbeat(s, env->heartbeat->sent_us);
+    return;
+  case VANTAGE__ENVELOPE__MSG_ERROR:
+    goto peer_error;
+  default:
+    session_fail(s, VTG_EPROTO, "unexpected %s from an agent", msg_name(env->msg_case));
+    return;
+  }
+peer_error:
+  VTG_WARN("%s reported an error (code %" PRIu32 "): %s; closing", who(s, b, sizeof b),
+           env->error->code, env->error->reason ? env->error->reason : "");
+  session_close(s);
+}
+
+/* Frame callback: one complete payload. A non-zero return stops the
+ * reader (the session is draining or closed). */
+static int on_frame(void *ctx, const uint8_t *payload, size_t len) {
+  vtg_session_t *s = ctx;
+  Vantage__Envelope *env = NULL;
+  vtg_arena_reset(&s->arena);
+  if (vtg_wire_decode(&s->arena, payload, len, &env) != 0) {
+    session_fail(s, VTG_EDECODE, "undecodable frame of %zu bytes", len);
+    return 1;
+  }
+  dispatch(s, env);
+  /* A huge batch leaves big arena chunks behind; give them back rather
+   * than keep the peak per session. */
+  if (s->arena.used_total > ARENA_KEEP) {
+    size_t limit = s->arena.limit;
+    vtg_arena_free(&s->arena);
+    vtg_arena_init(&s->arena, limit);
+  }
+  return (s->state == S_HELLO || s->state == S_READY) ? 0 : 1;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  vtg_session_t *s = h->data;
+  (void)suggested;
+  buf->base = (char *)s->server->rbuf;
+  buf->len = sizeof s->server->rbuf;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  vtg_session_t *s = st->data;
+  char b[160];
+  if (n == 0) return;
+  if (n < 0) {
+    if (n == UV_EOF)
+      VTG_DEBUG("%s closed the connection", who(s, b, sizeof b));
+    else
+      VTG_INFO("%s: read error: %s", who(s, b, sizeof b), uv_strerror((int)n));
+    session_close(s);
+    return;
+  }
+  if (s->state != S_HELLO && s->state != S_READY) return;
+  s->last_rx_us = vtg_clock_mono_us();
+  if (s->agent) s->agent->last_seen_us = vtg_clock_wall_us();
+  uint32_t bad_len = 0;
+  int rc = vtg_frame_reader_feed(&s->reader, (const uint8_t *)buf->base, (size_t)n, on_frame, s,
+                                 &bad_len);
+  if (rc == VTG_EFRAME_TOO_LARGE)
+    session_fail(s, VTG_EFRAME_TOO_LARGE, "frame of %" PRIu32 " bytes exceeds the limit of %zu",
+                 bad_len, s->max_frame);
+  else if (rc < 0) {
+    VTG_ERROR("%s: cannot read frames: %s", who(s, b, sizeof b), vtg_strerror(rc));
+    session_close(s);
+  }
+}
+
+static void on_timer(uv_timer_t *t) {
+  vtg_session_t *s = container_of(t, vtg_session_t, timer);
+  int64_t now = vtg_clock_mono_us();
+  char b[160];
+  if (s->state == S_CLOSED) return;
+  if (s->state == S_DRAIN) {
+    if (now >= s->drain_deadline_us) {
+      VTG_INFO("%s: the peer did not take the Error in time; closing", who(s, b, sizeof b));
+      session_close(s);
+      return;
+    }
+  } else if (now - s->last_rx_us >= s->idle_us) {
+    session_fail(s, VTG_ELIMIT, "silent for %" PRId64 " ms (idle timeout %" PRId64 " ms)",
+                 (now - s->last_rx_us) / 1000, s->idle_us / 1000);
+    return;
+  } else if (s->state == S_READY && now >= s->next_hb_us) {
+    if (send_heartbeat(s, s->peer_hb_sent_us) != 0) return;
+    s->next_hb_us = now + s->heartbeat_us;
+  }
+  session_arm(s);
+}
+
+/* Arms the timer for the earliest of: idle deadline, next heartbeat, drain
+ * deadline. Reads do not re-arm it; it fires, finds the deadline moved and
+ * re-arms, which costs one wake-up per heartbeat per session. */
+static void session_arm(vtg_session_t *s) {
+  int64_t now = vtg_clock_mono_us(), deadline;
+  if (s->state == S_CLOSED) return;
+  if (s->state == S_DRAIN) {
+    deadline = s->drain_deadline_us;
+  } else {
+    deadline = s->last_rx_us + s->idle_us;
+    if (s->state == S_READY && s->next_hb_us < deadline) deadline = s->next_hb_us;
+  }
+  int64_t ms = deadline > now ? (deadline - now + 999) / 1000 : 0;
+  uv_timer_start(&s->timer, on_timer, (uint64_t)ms, 0);
+}
+
+static void on_connection(uv_stream_t *l, int status) {
+  vtg_server_t *srv = container_of((uv_tcp_t *)l, vtg_server_t, listener);
+  vtg_coord_t *c = srv->coord;
+  if (status < 0) {
+    VTG_WARN("agent listener: %s", uv_strerror(status));
+    return;
+  }
+  vtg_session_t *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    VTG_ERROR("agent listener: out of memory for a new connection");
+    return;
+  }
+  s->server = srv;
+  s->state = S_HELLO;
+  s->max_frame = c->cfg.max_frame ? c->cfg.max_frame : VTG_FRAME_DEFAULT_MAX;
+  /* Room for a few full frames queued; a peer that lets more pile up is
+   * not reading. */
+  s->write_cap = 4 * s->max_frame + 64 * 1024;
+  s->idle_us = c->cfg.idle_timeout_us;
+  s->heartbeat_us = c->cfg.heartbeat_us;
+  vtg_frame_reader_init(&s->reader, s->max_frame);
+  /* Decoded protobuf structs are larger than their wire form; 16x a full
+   * frame covers the densest batch of tiny results. */
+  vtg_arena_init(&s->arena, 16 * s->max_frame + 64 * 1024);
+  snprintf(s->peer, sizeof s->peer, "?");
+  s->next = srv->sessions;
+  if (srv->sessions) srv->sessions->prev = s;
+  srv->sessions = s;
+  srv->n_sessions++;
+
+  uv_tcp_init(c->loop, &s->tcp);
+  s->tcp.data = s;
+  s->handles++;
+  uv_timer_init(c->loop, &s->timer);
+  s->timer.data = s;
+  s->handles++;
+  int err = uv_accept(l, (uv_stream_t *)&s->tcp);
+  if (err) {
+    VTG_WARN("agent listener: accept failed: %s", uv_strerror(err));
+    session_close(s);
+    return;
+  }
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &sl) == 0)
+    format_addr(&ss, s->peer, sizeof s->peer);
+  if (srv->stopping) {
+    session_close(s);
+    return;
+  }
+  if (srv->n_sessions > SERVER_MAX_SESSIONS) {
+    VTG_WARN("refusing connection from %s: %zu connections open (limit %d)", s->peer,
+             srv->n_sessions - 1, SERVER_MAX_SESSIONS);
+    session_close(s);
+    return;
+  }
+  uv_tcp_nodelay(&s->tcp, 1);
+  s->last_rx_us = vtg_clock_mono_us();
+  if ((err = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read)) != 0) {
+    VTG_WARN("connection from %s: cannot read: %s", s->peer, uv_strerror(err));
+    session_close(s);
+    return;
+  }
+  VTG_DEBUG("connection from %s", s->peer);
+  session_arm(s);
+}
+
+static void on_listener_close(uv_handle_t *h) {
+  vtg_server_t *srv = container_of((uv_tcp_t *)h, vtg_server_t, listener);
+  srv->listener_open = 0;
+  server_maybe_free(srv);
+}
+
+int vtg_server_start(vtg_coord_t *c, const char *listen, vtg_server_t **out) {
+  struct sockaddr_storage ss;
+  int err = vtg_config_parse_addr(listen, &ss);
+  if (err) {
+    VTG_ERROR("agent listener: bad address '%s'", listen);
+    return err;
+  }
+  vtg_server_t *srv = calloc(1, sizeof *srv);
+  if (srv == NULL) return VTG_ENOMEM;
+  srv->coord = c;
+  uv_tcp_init(c->loop, &srv->listener);
+  srv->listener.data = srv;
+  srv->listener_open = 1;
+  if ((err = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&ss, 0)) != 0 ||
+      (err = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection)) != 0) {
+    VTG_ERROR("agent listener: cannot listen on %s: %s", listen, uv_strerror(err));
+    /* Freed by the close callback once the caller runs the loop. */
+    srv->stopping = 1;
+    uv_close((uv_handle_t *)&srv->listener, on_listener_close);
+    return err;
+  }
+  int sl = sizeof ss;
+  if (uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &sl) == 0)
+    format_addr(&ss, srv->addr, sizeof srv->addr);
+  VTG_INFO("agents listening on %s", srv->addr);
+  *out = srv;
+  return 0;
+}
+
+void vtg_server_push_checksets(vtg_server_t *srv) {
+  vtg_coord_t *c = srv->coord;
+  for (vtg_session_t *s = srv->sessions; s; s = s->next) {
+    if (s->state != S_READY || s->agent == NULL) continue;
+    vtg_agent_t *a = s->agent;
+    if (c->cfg.has_registry) {
+      const vtg_registry_entry_t *reg = vtg_config_registry_find(&c->cfg, a->id);
+      if (reg == NULL) {
+        session_fail(s, VTG_EUNKNOWN_AGENT, "unknown agent '%s' (removed from the registry)",
+                     a->id);
+        continue;
+      }
+      Vantage__Hello none = VANTAGE__HELLO__INIT;
+      int err = apply_place(c, a->id, reg, &none, &a);
+      if (err) {
+        session_fail(s, err, "cannot update agent '%s': %s", a->id, vtg_strerror(err));
+        continue;
+      }
+    }
+    send_checkset(s);
+  }
+}
+
+void vtg_server_stop(vtg_server_t *srv) {
+  if (srv == NULL || srv->stopping) return;
+  srv->stopping = 1;
+  uv_close((uv_handle_t *)&srv->listener, on_listener_close);
+  for (vtg_session_t *s = srv->sessions; s; s = s->next) session_close(s);
+  /* Freed by the last close callback. */
+}
