@@ -179,6 +179,22 @@ out:
   return err;
 }
 
+/* How far back stored incidents are handed to the detector at start-up:
+ * its run retention (6 h). */
+#define RESTORE_WINDOW_US (6LL * 3600 * 1000000)
+
+static int restore_incident(void *ctx, const char *id, const char *check, int64_t onset_us,
+                            int64_t resolved_us) {
+  vtg_coord_t *c = ctx;
+  for (size_t i = 0; i < c->cfg.n_checks; i++) {
+    if (strcmp(c->cfg.checks[i].name, check) != 0) continue;
+    int err = vtg_detect_restore_incident(c->detect, c->check_ids[i], id, onset_us, resolved_us);
+    if (err) VTG_WARN("incident %s: cannot restore: %s", id, vtg_strerror(err));
+    return 0;
+  }
+  return 0; /* its check is gone from the config: it stays as stored */
+}
+
 static int declare_checks(vtg_coord_t *c) {
   for (size_t i = 0; i < c->cfg.n_checks; i++) {
     const vtg_check_cfg_t *ch = &c->cfg.checks[i];
@@ -415,6 +431,13 @@ static int coord_start(vtg_coord_t *c) {
     return 1;
   }
   vtg_detect_set_id_base(c->detect, max_seq + 1);
+  /* Incidents still open, or recent enough to come back as a new wave,
+   * keep their ids when the same outage is derived again. */
+  if ((err = vtg_store_incidents_recent(c->store, vtg_clock_wall_us() - RESTORE_WINDOW_US,
+                                        restore_incident, c)) != 0) {
+    VTG_ERROR("store: cannot read recent incidents: %s", vtg_strerror(err));
+    return 1;
+  }
 
   c->started_us = vtg_clock_wall_us();
   c->watermark_us = VTG_TIME_NONE;

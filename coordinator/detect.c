@@ -43,6 +43,7 @@ typedef struct run_s {
   int64_t confirmed_at; /* start of the probe that made fail_threshold */
   uint32_t counts[NCLS];
   int64_t first[NCLS];  /* first down probe of each class */
+  int64_t last[NCLS];   /* last down probe of each class */
 } run_t;
 
 typedef struct ac_s {
@@ -52,7 +53,7 @@ typedef struct ac_s {
   int down_streak, good_streak;
   int64_t down_start, good_start;
   uint32_t pend_counts[NCLS];
-  int64_t pend_first[NCLS];
+  int64_t pend_first[NCLS], pend_last[NCLS];
   int64_t first_probe, last_probe, last_latency;
   run_t *runs;
   uint32_t n_runs, cap_runs;
@@ -85,6 +86,7 @@ typedef struct wave_s {
 
 typedef struct inc_s {
   uint64_t seq;
+  int restored; /* known from the store only (restart): never retracted */
   char id[32];
   int64_t onset, resolved;
   int cause;
@@ -213,8 +215,8 @@ static int64_t settle_of(const vtg_detect_t *d) {
   if (d->p.settle_us > 0) return d->p.settle_us;
   int64_t m = 0;
   for (uint32_t c = 0; c < d->n_checks; c++)
-    if (d->checks[c].used && d->checks[c].interval + d->checks[c].timeout > m)
-      m = d->checks[c].interval + d->checks[c].timeout;
+    if (d->checks[c].used && d->p.fail_threshold * d->checks[c].interval + d->checks[c].timeout > m)
+      m = d->p.fail_threshold * d->checks[c].interval + d->checks[c].timeout;
   return m;
 }
 
@@ -356,8 +358,22 @@ int vtg_detect_set_check(vtg_detect_t *d, uint32_t check, const char *name, cons
   return 0;
 }
 
+static void emit(vtg_detect_t *d, uint32_t check, const inc_t *in, int removed);
+
 void vtg_detect_remove_check(vtg_detect_t *d, uint32_t check) {
   if (check >= d->n_checks || !d->checks[check].used) return;
+  /* No more evidence will come: close what is open as of the watermark. */
+  check_t *ck = &d->checks[check];
+  for (size_t i = 0; i < ck->n_incs; i++) {
+    inc_t *in = &ck->incs[i];
+    if (in->resolved != TIME_INF || in->restored) continue;
+    in->resolved = d->watermark;
+    for (size_t w = 0; w < in->n_waves; w++)
+      if (in->waves[w].resolved == TIME_INF) in->waves[w].resolved = d->watermark;
+    for (size_t r = 0; r < in->n_regions; r++)
+      if (in->regions[r].resolved == TIME_INF) in->regions[r].resolved = d->watermark;
+    emit(d, check, in, 0);
+  }
   check_clear(&d->checks[check]);
   for (uint32_t a = 0; a < d->n_agents; a++) {
     agent_t *ag = &d->agents[a];
@@ -380,14 +396,32 @@ int vtg_detect_set_agent(vtg_detect_t *d, uint32_t agent, uint32_t region) {
   return 0;
 }
 
+int vtg_detect_restore_incident(vtg_detect_t *d, uint32_t check, const char *id, int64_t onset_us,
+                                int64_t resolved_us) {
+  if (check >= d->n_checks || !d->checks[check].used || id == NULL || strlen(id) >= 32)
+    return VTG_EINVAL;
+  check_t *ck = &d->checks[check];
+  inc_t *q = realloc(ck->incs, (ck->n_incs + 1) * sizeof *q);
+  if (q == NULL) return VTG_ENOMEM;
+  ck->incs = q;
+  inc_t *in = &q[ck->n_incs++];
+  memset(in, 0, sizeof *in);
+  snprintf(in->id, sizeof in->id, "%s", id);
+  in->restored = 1;
+  in->onset = onset_us;
+  in->resolved = resolved_us == VTG_TIME_NONE ? TIME_INF : resolved_us;
+  return 0;
+}
+
 void vtg_detect_set_id_base(vtg_detect_t *d, uint64_t next_id) {
   if (next_id > d->next_seq) d->next_seq = next_id;
 }
 
 /* ---- feeding: the per (agent, check) hysteresis ------------------------ */
 
-static int run_open(ac_t *ac, int64_t confirmed_at) {
-  if (ac->n_runs == MAX_RUNS) { /* forget the oldest; its incidents are long published */
+static int64_t horizon_of(const vtg_detect_t *d);
+static int run_open(const vtg_detect_t *d, ac_t *ac, int64_t confirmed_at) {
+  if (ac->n_runs >= MAX_RUNS && ac->runs[0].recovery < horizon_of(d)) { /* past retention */
     memmove(ac->runs, ac->runs + 1, (MAX_RUNS - 1) * sizeof(run_t));
     ac->n_runs--;
   }
@@ -399,12 +433,14 @@ static int run_open(ac_t *ac, int64_t confirmed_at) {
   r->confirmed_at = confirmed_at;
   memcpy(r->counts, ac->pend_counts, sizeof r->counts);
   memcpy(r->first, ac->pend_first, sizeof r->first);
+  memcpy(r->last, ac->pend_last, sizeof r->last);
   return 0;
 }
 
-static void count_probe(uint32_t *counts, int64_t *first, int cls, int64_t t) {
+static void count_probe(uint32_t *counts, int64_t *first, int64_t *last, int cls, int64_t t) {
   if (cls < 0 || cls >= NCLS) cls = NCLS - 1; /* "other" */
   if (counts[cls]++ == 0) first[cls] = t;
+  last[cls] = t;
 }
 
 int vtg_detect_feed(vtg_detect_t *d, const vtg_detect_result_t *r) {
@@ -429,16 +465,16 @@ int vtg_detect_feed(vtg_detect_t *d, const vtg_detect_result_t *r) {
     ac->good_streak = 0;
     if (ac->state == AC_DOWN) {
       run_t *run = &ac->runs[ac->n_runs - 1];
-      count_probe(run->counts, run->first, r->error_class, r->start_us);
+      count_probe(run->counts, run->first, run->last, r->error_class, r->start_us);
       return 0;
     }
     if (ac->down_streak++ == 0) {
       ac->down_start = r->start_us;
       memset(ac->pend_counts, 0, sizeof ac->pend_counts);
     }
-    count_probe(ac->pend_counts, ac->pend_first, r->error_class, r->start_us);
+    count_probe(ac->pend_counts, ac->pend_first, ac->pend_last, r->error_class, r->start_us);
     if (ac->down_streak >= d->p.fail_threshold) {
-      int rc = run_open(ac, r->start_us);
+      int rc = run_open(d, ac, r->start_us);
       if (rc) return rc;
       ac->state = AC_DOWN;
       ac->down_streak = 0;
@@ -507,6 +543,15 @@ static int checks_confirmed_by_others(const vtg_detect_t *d, uint32_t a, int pee
   const agent_t *ag = &d->agents[a];
   int confirmed = 0;
   *n_down = 0;
+  /* Whether each comparison agent is suspect at t does not depend on the
+   * check: once per call, not once per (check, agent). */
+  char *susp = malloc(d->n_agents ? d->n_agents : 1);
+  if (susp == NULL) return 0;
+  for (uint32_t b = 0; b < d->n_agents; b++) {
+    const agent_t *bg = &d->agents[b];
+    susp[b] = b == a || !bg->used || (bg->region == ag->region) != (peers_only != 0) ||
+              downset_suspect(agent_downset(d, bg, t));
+  }
   for (uint32_t c = 0; c < ag->n_ac; c++) {
     const ac_t *ac = &ag->ac[c];
     const check_t *ck = check_get(d, c);
@@ -516,16 +561,15 @@ static int checks_confirmed_by_others(const vtg_detect_t *d, uint32_t a, int pee
     int n = 0, up = 0;
     for (uint32_t b = 0; b < d->n_agents; b++) {
       const agent_t *bg = &d->agents[b];
-      if (b == a || !bg->used) continue;
-      if ((bg->region == ag->region) != (peers_only != 0)) continue;
+      if (susp[b]) continue;
       const ac_t *bc = c < bg->n_ac ? &bg->ac[c] : NULL;
       if (bc == NULL || !bc->active || !ac_known_at(d, bc, ck, t)) continue;
-      if (downset_suspect(agent_downset(d, bg, t))) continue;
       n++;
       up += ac_run_at(bc, t) == NULL;
     }
     if (n > 0 && 2 * up > n) confirmed++;
   }
+  free(susp);
   return confirmed;
 }
 
@@ -592,10 +636,26 @@ static int agent_impairment(vtg_detect_t *d, uint32_t a) {
     if (ag->ac[c].active && ag->ac[c].n_runs && ag->ac[c].runs[0].onset < lo)
       lo = ag->ac[c].runs[0].onset;
 
+  /* Whose run boundaries can change the rule: with region peers, only the
+   * region's agents; alone in its region, everyone's. */
+  int has_peers = 0;
+  for (uint32_t b = 0; b < d->n_agents && !has_peers; b++)
+    has_peers = b != a && d->agents[b].used && d->agents[b].region == ag->region &&
+                d->agents[b].n_ac > 0;
+  /* Cheap first pass: is the agent ever suspect at its own boundaries? */
+  int ever = 0;
+  d->n_pts = 0;
+  for (uint32_t c = 0; c < ag->n_ac; c++)
+    for (uint32_t i = 0; i < ag->ac[c].n_runs; i++)
+      if (pts_add(d, ag->ac[c].runs[i].onset) || pts_add(d, ag->ac[c].runs[i].recovery))
+        return VTG_ENOMEM;
+  pts_finish(d);
+  for (size_t i = 0; i < d->n_pts && !ever; i++) ever = downset_suspect(agent_downset(d, ag, d->pts[i]));
+  if (!ever) return 0;
   d->n_pts = 0;
   for (uint32_t b = 0; b < d->n_agents; b++) {
     const agent_t *bg = &d->agents[b];
-    if (!bg->used) continue;
+    if (!bg->used || (has_peers && bg->region != ag->region)) continue;
     for (uint32_t c = 0; c < bg->n_ac; c++) {
       const ac_t *ac = &bg->ac[c];
       for (uint32_t i = 0; i < ac->n_runs; i++) {
@@ -622,7 +682,11 @@ static int agent_impairment(vtg_detect_t *d, uint32_t a) {
         for (uint32_t k = 0; k < ac->n_runs; k++) {
           const run_t *r = &ac->runs[k];
           if (r->onset <= span_s && span_s < r->recovery && r->onset < s) s = r->onset;
-          if (r->onset < span_e && r->recovery > span_s && r->recovery > e) e = r->recovery;
+          int64_t rec = r->recovery;
+          const check_t *ck = check_get(d, c);
+          if (rec == TIME_INF && ck != NULL && !ac_known_at(d, ac, ck, d->watermark))
+            rec = ac->last_probe + stale_of(d, ck);
+          if (r->onset < span_e && rec > span_s && rec > e) e = rec;
         }
       }
       if (span_add(ag, s, e)) return VTG_ENOMEM;
@@ -656,7 +720,13 @@ static region_eval_t region_eval(const vtg_detect_t *d, uint32_t check, uint32_t
     const run_t *r = ac_run_at(ac, t);
     if (r == NULL) continue;
     ev.down++;
-    if (r->onset < ev.min_onset) ev.min_onset = r->onset;
+    /* Every agent probes once per interval, so the agents that saw an
+     * outage begin at T all went down within one interval of T (a quarter
+     * more for jitter). A run older than that, at the moment the majority
+     * forms, is a minority's own earlier trouble: it counts for the
+     * majority, but must not drag the region's onset back by hours. */
+    if (r->onset >= t - ck->interval - ck->interval / 4 && r->onset < ev.min_onset)
+      ev.min_onset = r->onset;
     if (r->confirmed_at > ev.max_confirm) ev.max_confirm = r->confirmed_at;
   }
   return ev;
@@ -698,10 +768,11 @@ static int region_intervals(vtg_detect_t *d, uint32_t check, uint32_t region, in
     int64_t t = i < d->n_pts ? d->pts[i] : TIME_INF;
     region_eval_t ev = {0, 0, TIME_INF, INT64_MIN};
     if (t != TIME_INF) ev = region_eval(d, check, region, t);
-    int down = t != TIME_INF && region_is_down(ev);
+    int down = t != TIME_INF && (region_is_down(ev) || (in && ev.healthy == 0));
     if (down && !in) {
       in = 1;
-      cur = (rint_t){region, ev.min_onset, TIME_INF, TIME_INF, ev.max_confirm, TIME_INF};
+      int64_t onset = ev.min_onset < t ? ev.min_onset : t;
+      cur = (rint_t){region, onset, TIME_INF, TIME_INF, ev.max_confirm, TIME_INF};
       if (cur.evidence < t) cur.evidence = t;
     }
     if (down && ev.down >= 2 && cur.strong_at == TIME_INF) {
@@ -775,10 +846,19 @@ static void tally_init(tally_t *t) {
   for (int i = 0; i < NCLS; i++) t->first[i] = TIME_INF;
 }
 
-static void tally_run(tally_t *t, const run_t *r) {
+/* Adds the run's down probes that started in [lo, hi): exact when each
+ * class's probes are evenly spaced between its first and last. */
+static void tally_run(tally_t *t, const run_t *r, int64_t lo, int64_t hi) {
   for (int i = 0; i < NCLS; i++) {
-    t->counts[i] += r->counts[i];
-    if (r->counts[i] && r->first[i] < t->first[i]) t->first[i] = r->first[i];
+    if (r->counts[i] == 0) continue;
+    int64_t a = r->first[i] > lo ? r->first[i] : lo;
+    int64_t b = r->last[i] < hi ? r->last[i] : hi - 1;
+    if (a > b) continue;
+    uint32_t n = r->counts[i];
+    if (r->last[i] > r->first[i] && (a > r->first[i] || b < r->last[i]))
+      n = (uint32_t)(1 + (double)(n - 1) * (double)(b - a) / (double)(r->last[i] - r->first[i]));
+    t->counts[i] += n;
+    if (a < t->first[i]) t->first[i] = a;
   }
 }
 
@@ -809,7 +889,9 @@ static void tally_intervals(const vtg_detect_t *d, uint32_t check, const rint_t 
       for (size_t i = 0; i < n; i++) {
         if (!member[i] || ris[i].region != ag->region) continue;
         if (r->onset < ris[i].end && r->recovery > ris[i].onset) {
-          tally_run(t, r);
+          int64_t lo = ris[i].onset > from ? ris[i].onset : from;
+          int64_t hi = ris[i].end < to ? ris[i].end : to;
+          tally_run(t, r, lo, hi);
           break;
         }
       }
@@ -989,6 +1071,49 @@ static int spans_overlap(const inc_t *a, const inc_t *b) {
   return a->onset <= inc_end(b) && b->onset <= inc_end(a);
 }
 
+/* The part of a published incident before the retention horizon can no
+ * longer be derived from runs: carry its earlier waves, its regions' first
+ * onsets and its peak over into the new derivation x. */
+static int keep_history(inc_t *x, const inc_t *old) {
+  size_t k = 0;
+  int64_t first = x->n_waves ? x->waves[0].onset : TIME_INF;
+  while (k < old->n_waves && old->waves[k].onset < first) k++;
+  if (k > 0) {
+    wave_t *q = malloc((x->n_waves + k) * sizeof *q);
+    if (q == NULL) return VTG_ENOMEM;
+    for (size_t w = 0; w < k; w++) {
+      q[w] = old->waves[w];
+      q[w].regions = malloc((old->waves[w].n_regions ? old->waves[w].n_regions : 1) * sizeof(uint32_t));
+      if (q[w].regions == NULL) {
+        while (w-- > 0) free(q[w].regions);
+        free(q);
+        return VTG_ENOMEM;
+      }
+      memcpy(q[w].regions, old->waves[w].regions, old->waves[w].n_regions * sizeof(uint32_t));
+    }
+    if (x->n_waves) memcpy(q + k, x->waves, x->n_waves * sizeof *q);
+    free(x->waves);
+    x->waves = q;
+    x->n_waves += k;
+  }
+  for (size_t i = 0; i < old->n_regions; i++) {
+    rint_t ri = {old->regions[i].region, old->regions[i].onset, old->regions[i].resolved, 0, 0, 0};
+    size_t j = 0;
+    while (j < x->n_regions && x->regions[j].region != ri.region) j++;
+    if (j < x->n_regions) { /* only the earlier onset is history */
+      if (ri.onset < x->regions[j].onset) x->regions[j].onset = ri.onset;
+    } else if (inc_region_note(x, &ri)) {
+      return VTG_ENOMEM;
+    }
+  }
+  if (old->peak > x->peak) {
+    x->peak = old->peak;
+    x->total = old->total;
+    x->scope = old->scope;
+  }
+  return 0;
+}
+
 /* Replaces the check's published incidents with the new derivation: a new
  * incident that overlaps a published one takes over its id (so waves and
  * amendments keep the id); published ones nothing overlaps any more are
@@ -1005,8 +1130,12 @@ static void publish(vtg_detect_t *d, uint32_t check, build_t *nb) {
       taken[j] = 1;
       memcpy(x->id, ck->incs[j].id, sizeof x->id);
       x->seq = ck->incs[j].seq;
-      /* The part before the horizon is no longer derivable: keep it. */
-      if (ck->incs[j].onset < horizon && ck->incs[j].onset < x->onset) x->onset = ck->incs[j].onset;
+      /* The part before the horizon, or before a restart, is no longer
+       * derivable: keep it. */
+      if ((ck->incs[j].onset < horizon || ck->incs[j].restored) && ck->incs[j].onset < x->onset) {
+        x->onset = ck->incs[j].onset;
+        (void)keep_history(x, &ck->incs[j]); /* ENOMEM: the history is lost this once */
+      }
       if (!inc_equal(x, &ck->incs[j])) emit(d, check, x, 0);
       break;
     }
@@ -1019,6 +1148,13 @@ static void publish(vtg_detect_t *d, uint32_t check, build_t *nb) {
   for (size_t j = 0; j < ck->n_incs; j++) {
     if (taken[j]) continue;
     if (ck->incs[j].resolved != TIME_INF && ck->incs[j].resolved < horizon) continue; /* final */
+    if (ck->incs[j].restored) { /* not (yet) re-derived from the log tail: keep it for later */
+      if (grow((void **)&nb->v, &nb->cap, nb->n + 1, sizeof(inc_t)) == 0) {
+        nb->v[nb->n++] = ck->incs[j];
+        memset(&ck->incs[j], 0, sizeof ck->incs[j]);
+      }
+      continue;
+    }
     emit(d, check, &ck->incs[j], 1);
   }
   free(taken);
@@ -1068,12 +1204,21 @@ void vtg_detect_advance(vtg_detect_t *d, int64_t watermark_us) {
     if (d->agents[a].used && agent_impairment(d, a) != 0) return; /* ENOMEM: retry next time */
   int64_t settle = settle_of(d);
   rlist_t rl = {NULL, 0, 0};
+  char *mark = NULL;
+  size_t cap_mark = 0;
   for (uint32_t c = 0; c < d->n_checks; c++) {
     if (!d->checks[c].used) continue;
     rl.n = 0;
     int rc = 0;
+    /* A region none of whose agents has a run for the check is not down. */
+    if (grow((void **)&mark, &cap_mark, d->n_regions, 1)) break;
+    memset(mark, 0, d->n_regions);
+    for (uint32_t a = 0; a < d->n_agents; a++) {
+      const agent_t *ag = &d->agents[a];
+      if (ag->used && c < ag->n_ac && ag->ac[c].n_runs && ag->region < d->n_regions) mark[ag->region] = 1;
+    }
     for (uint32_t r = 0; r < d->n_regions && rc == 0; r++)
-      if (d->regions[r].used) rc = region_intervals(d, c, r, settle, &rl);
+      if (d->regions[r].used && mark[r]) rc = region_intervals(d, c, r, settle, &rl);
     if (rc) break;
     build_t nb = {NULL, 0, 0};
     if (build_incidents(d, c, &rl, &nb) != 0) {
@@ -1083,6 +1228,7 @@ void vtg_detect_advance(vtg_detect_t *d, int64_t watermark_us) {
     }
     publish(d, c, &nb);
   }
+  free(mark);
   free(rl.v);
 }
 

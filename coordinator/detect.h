@@ -107,6 +107,13 @@ int vtg_detect_set_agent(vtg_detect_t *d, uint32_t agent, uint32_t region);
  * caller passes the incidents it had stored (ids only need to be unique). */
 void vtg_detect_set_id_base(vtg_detect_t *d, uint64_t next_id);
 
+/* After a restart, before replaying the result log's tail: an incident
+ * the store holds that is open or ended within retention, so that the
+ * replayed derivation that overlaps it keeps its id (DESIGN.md: "stable
+ * ... across restarts"). resolved_us VTG_TIME_NONE while open. */
+int vtg_detect_restore_incident(vtg_detect_t *d, uint32_t check, const char *id, int64_t onset_us,
+                                int64_t resolved_us);
+
 /* Places one result. Results of one agent and check must come in order of
  * start time (an agent's sequence order gives that). */
 int vtg_detect_feed(vtg_detect_t *d, const vtg_detect_result_t *r);

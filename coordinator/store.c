@@ -422,6 +422,31 @@ out:
   return err;
 }
 
+int vtg_store_incidents_recent(vtg_store_t *s, int64_t since_us, vtg_store_incident_cb cb,
+                               void *ctx) {
+  sqlite3_stmt *st = NULL;
+  int err = 0, rc;
+  /* Once per start-up: not worth a statement kept on the store. */
+  if ((err = store_prepare(s, &st,
+                           "SELECT id, check_name, onset_us, resolved_us FROM incidents"
+                           " WHERE resolved_us IS NULL OR resolved_us >= ?1"
+                           " ORDER BY onset_us")) != 0)
+    return err;
+  sqlite3_bind_int64(st, 1, since_us);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    const char *check = (const char *)sqlite3_column_text(st, 1);
+    int64_t resolved =
+        sqlite3_column_type(st, 3) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(st, 3);
+    if ((err = cb(ctx, id ? id : "", check ? check : "", sqlite3_column_int64(st, 2), resolved)))
+      goto out;
+  }
+  if (rc != SQLITE_DONE) err = store_fail(s, "listing recent incidents");
+out:
+  sqlite3_finalize(st);
+  return err;
+}
+
 int vtg_store_incident_max_seq(vtg_store_t *s, uint64_t *out) {
   sqlite3_stmt *st = s->inc_max_seq;
   int err = 0;

@@ -47,6 +47,14 @@ int vtg_store_incidents_open_json(vtg_store_t *s, int64_t now_us, vtg_buf_t *out
 /* One incident's JSON object by id; VTG_ENOTFOUND when absent. */
 int vtg_store_incident_json(vtg_store_t *s, const char *id, int64_t now_us, vtg_buf_t *out);
 
+/* Calls cb for every stored incident that is open or was resolved at or
+ * after since_us (a restart hands these back to the detector so that their
+ * ids carry on). Returns 0, cb's non-zero return, or VTG_ESTORE. */
+typedef int (*vtg_store_incident_cb)(void *ctx, const char *id, const char *check,
+                                     int64_t onset_us, int64_t resolved_us);
+int vtg_store_incidents_recent(vtg_store_t *s, int64_t since_us, vtg_store_incident_cb cb,
+                               void *ctx);
+
 /* The numeric part of the largest incident id stored ("inc-<n>"), 0 when none:
  * the detector continues after it. */
 int vtg_store_incident_max_seq(vtg_store_t *s, uint64_t *out);

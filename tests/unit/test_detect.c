@@ -421,6 +421,297 @@ VTG_TEST(regions_join_and_leave) {
   return 0;
 }
 
+
+/* ===================== review additions ===================== */
+#include <time.h>
+
+/* an open incident that does not change must not be re-emitted on
+ * every advance (publish compares rinc_t with memcmp, padding included). */
+VTG_TEST(no_spurious_updates) {
+  int per[] = {2, 1, 1};
+  fleet_t f = fleet(3, per, 2);
+  add_fault(&f, 1, 0, NONE, 12, 27, E_5XX);
+  out_t o;
+  run_fleet(&f, &(vtg_detect_params_t){2, 2, 2, 5 * S, 0, 0}, &o);
+  ASSERT_EQ(o.n, 1);
+  fprintf(stderr, "updates=%d\n", o.incs[0].updates);
+  ASSERT(o.incs[0].updates <= 6);
+  return 0;
+}
+
+/* ---- direct driver: arbitrary intervals and long spans ---- */
+typedef struct drv_s {
+  vtg_detect_t *d;
+  out_t o;
+} drv_t;
+static void drv_init(drv_t *v, vtg_detect_params_t p) {
+  memset(&v->o, 0, sizeof v->o);
+  v->d = vtg_detect_new(&p, on_incident, &v->o);
+}
+static void drv_feed(drv_t *v, int a, int c, int64_t t, int cls) {
+  vtg_detect_result_t r = {(uint32_t)a, (uint32_t)c, t, 20000, cls ? VTG_OUTCOME_DOWN : VTG_OUTCOME_UP,
+                           cls};
+  vtg_detect_feed(v->d, &r);
+}
+static int drv_live(drv_t *v, int i) { /* index of the i-th not removed */
+  for (int k = 0; k < v->o.n; k++)
+    if (!v->o.incs[k].removed && i-- == 0) return k;
+  return -1;
+}
+
+/* waves older than the 6 h run retention vanish from a still-open
+ * incident. Wave 1 at 0..10 min, wave 2 from 15 min lasting 7 h, merge_gap
+ * 10 min: the incident must keep 2 waves and both regions' first onset. */
+VTG_TEST(long_incident_keeps_waves) {
+  drv_t v;
+  drv_init(&v, (vtg_detect_params_t){2, 2, 2, 600 * S, 0, 0});
+  vtg_detect_set_region(v.d, 0, "us-east");
+  vtg_detect_set_region(v.d, 1, "us-west");
+  vtg_detect_set_agent(v.d, 0, 0);
+  vtg_detect_set_agent(v.d, 1, 1);
+  vtg_detect_set_check(v.d, 0, "c", "shop", "web", 60 * S, 10 * S);
+  int64_t end = 8 * 3600;
+  for (int64_t s = 0; s < end; s += 60) {
+    int down = (s >= 60 && s < 600) || (s >= 900 && s < 900 + 7 * 3600);
+    drv_feed(&v, 0, 0, T0 + s * S, down ? E_TIMEOUT : 0);
+    drv_feed(&v, 1, 0, T0 + s * S + 7 * S, down ? E_TIMEOUT : 0);
+    vtg_detect_advance(v.d, T0 + s * S + 8 * S);
+  }
+  vtg_detect_advance(v.d, T0 + end * S);
+  int k = drv_live(&v, 0);
+  ASSERT(k >= 0);
+  ASSERT(drv_live(&v, 1) < 0);
+  fprintf(stderr, "waves=%d onset=%.0f resolved=%.0f\n", v.o.incs[k].n_waves, rel(v.o.incs[k].onset),
+          rel(v.o.incs[k].resolved));
+  ASSERT_NEAR(rel(v.o.incs[k].onset), 60, 1);
+  ASSERT_EQ(v.o.incs[k].n_waves, 2);
+  vtg_detect_free(v.d);
+  return 0;
+}
+
+/* MAX_RUNS = 512 per (agent, check): a flapping outage (down 2 / up 2
+ * on a 1 s grid, fail 2 recover 2) longer than ~34 min loses its oldest
+ * runs and the incident's onset jumps forward (and gets re-emitted). */
+VTG_TEST(flapping_long_keeps_onset) {
+  drv_t v;
+  drv_init(&v, (vtg_detect_params_t){2, 2, 2, 60 * S, 0, 0});
+  vtg_detect_set_region(v.d, 0, "us-east");
+  vtg_detect_set_region(v.d, 1, "us-west");
+  vtg_detect_set_agent(v.d, 0, 0);
+  vtg_detect_set_agent(v.d, 1, 1);
+  vtg_detect_set_check(v.d, 0, "c", "shop", "web", S, 700000);
+  int64_t end = 3000;
+  for (int64_t s = 0; s < end; s++) {
+    int down = s >= 10 && s < 2800 && (s % 4) < 2;
+    drv_feed(&v, 0, 0, T0 + s * S, down ? E_TIMEOUT : 0);
+    drv_feed(&v, 1, 0, T0 + s * S + 500000, down ? E_TIMEOUT : 0);
+    if (s % 10 == 0) vtg_detect_advance(v.d, T0 + s * S - 300000);
+  }
+  vtg_detect_advance(v.d, T0 + end * S);
+  int k = drv_live(&v, 0);
+  ASSERT(k >= 0);
+  fprintf(stderr, "onset=%.1f waves=%d\n", rel(v.o.incs[k].onset), v.o.incs[k].n_waves);
+  ASSERT_NEAR(rel(v.o.incs[k].onset), 12, 1); /* first down pair: 12, 13 */
+  vtg_detect_free(v.d);
+  return 0;
+}
+
+/* an impaired agent stops reporting one of its checks (check set
+ * changed by the coordinator, or the probe for it is gone) while that run
+ * is open. Its other checks all recover; the agent must become healthy
+ * again. detect.c keeps it impaired forever (span end = TIME_INF), so a
+ * real outage later in its region is not seen. */
+VTG_TEST(impairment_ends_when_check_goes_silent) {
+  drv_t v;
+  drv_init(&v, (vtg_detect_params_t){2, 2, 2, 5 * S, 0, 0});
+  vtg_detect_set_region(v.d, 0, "us-east");
+  vtg_detect_set_region(v.d, 1, "us-west");
+  for (int a = 0; a < 4; a++) vtg_detect_set_agent(v.d, (uint32_t)a, (uint32_t)(a / 2));
+  const char *svc[] = {"shop", "auth", "search"};
+  for (int c = 0; c < 3; c++) vtg_detect_set_check(v.d, (uint32_t)c, svc[c], svc[c], "web", S, 700000);
+  for (int64_t s = 0; s < 200; s++) {
+    for (int a = 0; a < 4; a++)
+      for (int c = 0; c < 3; c++) {
+        if (a == 0 && c == 2 && s >= 20) continue; /* check 2 no longer probed by agent 0 */
+        int cls = 0;
+        if (a == 0 && s >= 10 && s < 30) cls = E_TIMEOUT;          /* own network */
+        if (c == 0 && a < 2 && s >= 100 && s < 150) cls = E_5XX;  /* real outage, region 0 */
+        if (c == 0 && a >= 2 && s >= 100 && s < 150) cls = E_5XX; /* and region 1 */
+        drv_feed(&v, a, c, T0 + s * S + a * 100000 + c * 10000, cls);
+      }
+    vtg_detect_advance(v.d, T0 + s * S - 300000);
+  }
+  vtg_detect_advance(v.d, T0 + 200 * S);
+  vtg_agent_status_t st;
+  vtg_detect_agent_status(v.d, 0, &st);
+  fprintf(stderr, "impaired=%d suspect=%d\n", st.impaired, st.suspect);
+  ASSERT_EQ(st.impaired, 0);
+  vtg_detect_free(v.d);
+  return 0;
+}
+
+/* "id: stable for the life of the incident (across waves and
+ * restarts)". A restart rebuilds the detector from the result log's tail;
+ * the still-open incident comes back under a new id (the old one stays
+ * open in the store forever, a duplicate). There is no way to tell the
+ * new detector which incidents were published. */
+static void feed_span(drv_t *v, int64_t from_s, int64_t to_s) {
+  for (int64_t s = from_s; s < to_s; s++) {
+    int down = s >= 10;
+    drv_feed(v, 0, 0, T0 + s * S, down ? E_TIMEOUT : 0);
+    drv_feed(v, 1, 0, T0 + s * S + 500000, down ? E_TIMEOUT : 0);
+    vtg_detect_advance(v->d, T0 + s * S - 300000);
+  }
+}
+static void setup_two(drv_t *v) {
+  vtg_detect_set_region(v->d, 0, "us-east");
+  vtg_detect_set_region(v->d, 1, "us-west");
+  vtg_detect_set_agent(v->d, 0, 0);
+  vtg_detect_set_agent(v->d, 1, 1);
+  vtg_detect_set_check(v->d, 0, "c", "shop", "web", S, 700000);
+}
+VTG_TEST(id_stable_across_restart) {
+  drv_t v1, v2;
+  drv_init(&v1, params(5));
+  setup_two(&v1);
+  feed_span(&v1, 0, 30);
+  ASSERT_EQ(v1.o.n, 1);
+  char id[32];
+  snprintf(id, sizeof id, "%s", v1.o.incs[0].id);
+  int64_t v1_onset = v1.o.incs[0].onset;
+    vtg_detect_free(v1.d);
+  /* restart: the coordinator passes max stored seq + 1, replays the tail */
+  drv_init(&v2, params(5));
+  setup_two(&v2);
+  vtg_detect_set_id_base(v2.d, 2);
+  vtg_detect_restore_incident(v2.d, 0, id, v1_onset, VTG_TIME_NONE);
+  feed_span(&v2, 0, 40);
+  ASSERT_EQ(v2.o.n, 1);
+  fprintf(stderr, "before restart %s, after %s\n", id, v2.o.incs[0].id);
+  ASSERT_STR_EQ(v2.o.incs[0].id, id);
+  vtg_detect_free(v2.d);
+  return 0;
+}
+
+/* a check removed by a reload while its incident is open: the
+ * incident is never resolved (no final callback), so outages --json shows
+ * it open forever. */
+VTG_TEST(removed_check_closes_incident) {
+  drv_t v;
+  drv_init(&v, params(5));
+  setup_two(&v);
+  feed_span(&v, 0, 30);
+  ASSERT_EQ(v.o.n, 1);
+  vtg_detect_remove_check(v.d, 0);
+  vtg_detect_advance(v.d, T0 + 60 * S);
+  fprintf(stderr, "resolved after removal: %lld\n", (long long)v.o.incs[0].resolved);
+  ASSERT(v.o.incs[0].resolved != VTG_TIME_NONE);
+  vtg_detect_free(v.d);
+  return 0;
+}
+
+/* one agent of three in us-east has had a path problem to the target
+ * since t=5 (one check, not suspect, a minority: the region is up). A
+ * global outage starts at 30. The region's onset, and so the incident's,
+ * is backdated to 5: 25 s before the outage. (Follows DESIGN.md's letter,
+ * "earliest onset among the agents that are down when it goes down"; see
+ * the design notes: with a path problem that is days old, the onset is
+ * days old.) */
+VTG_TEST(onset_not_backdated_to_minority_run) {
+  int per[] = {3, 2, 2};
+  fleet_t f = fleet(3, per, 2);
+  add_fault(&f, 0, NONE, NONE, 30, 40, E_5XX);
+  add_fault(&f, 0, NONE, 0, 5, 40, E_5XX);
+  out_t o;
+  run_fleet(&f, &(vtg_detect_params_t){2, 2, 2, 5 * S, 0, 0}, &o);
+  ASSERT_EQ(o.n, 1);
+  fprintf(stderr, "onset=%.3f\n", rel(o.incs[0].onset));
+  ASSERT_NEAR(rel(o.incs[0].onset), 30.5, 0.5);
+  return 0;
+}
+
+/* "cause = the error class with the most down probes over the whole
+ * incident": tally_intervals adds a run's whole counts, including probes
+ * long after the incident ended. Outage 100..110 (5xx, every agent); one
+ * us-east agent keeps failing with resets until 300 (a minority, after
+ * the incident). Cause must be http_5xx. */
+VTG_TEST(cause_only_probes_in_incident) {
+  int per[] = {3, 2, 2};
+  fleet_t f = fleet(3, per, 2);
+  f.duration = 320;
+  add_fault(&f, 0, NONE, NONE, 100, 110, E_5XX);
+  add_fault(&f, 0, NONE, 0, 100, 300, E_RESET);
+  out_t o;
+  run_fleet(&f, &(vtg_detect_params_t){2, 2, 2, 5 * S, 0, 0}, &o);
+  ASSERT_EQ(o.n, 1);
+  fprintf(stderr, "cause=%d onset=%.1f resolved=%.1f\n", o.incs[0].cause, rel(o.incs[0].onset),
+          rel(o.incs[0].resolved));
+  ASSERT_NEAR(rel(o.incs[0].resolved), 110.5, 1);
+  ASSERT_EQ(o.incs[0].cause, E_5XX);
+  return 0;
+}
+
+/* both one-agent regions lose their agents (uplink gone, or the
+ * agents die) in the middle of an outage; nobody recovered. The regions go
+ * unknown, and the incident is resolved at last_probe + stale, a recovery
+ * nobody observed. */
+VTG_TEST(unknown_is_not_recovery) {
+  drv_t v;
+  drv_init(&v, params(5));
+  setup_two(&v);
+  vtg_detect_set_region(v.d, 2, "eu-west");
+  vtg_detect_set_agent(v.d, 2, 2);
+  for (int64_t s = 0; s < 120; s++) {
+    int down = s >= 10;
+    if (s < 30) {
+      drv_feed(&v, 0, 0, T0 + s * S, down ? E_TIMEOUT : 0);
+      drv_feed(&v, 1, 0, T0 + s * S + 500000, down ? E_TIMEOUT : 0);
+    }
+    drv_feed(&v, 2, 0, T0 + s * S + 200000, 0);
+    vtg_detect_advance(v.d, T0 + s * S - 300000);
+  }
+  ASSERT_EQ(v.o.n, 1);
+  fprintf(stderr, "resolved=%.1f (agents silent since 29.5)\n",
+          v.o.incs[0].resolved == VTG_TIME_NONE ? -1.0 : rel(v.o.incs[0].resolved));
+  ASSERT(v.o.incs[0].resolved == VTG_TIME_NONE);
+  vtg_detect_free(v.d);
+  return 0;
+}
+
+/* default settle = "the longest interval among the agent's checks
+ * plus its timeout" is too short with mixed intervals and fail_threshold
+ * 2: two one-agent regions whose own networks break at 100 (checks at 10 s
+ * and 60 s, two services) publish a two-region incident from the 10 s
+ * checks, which is retracted once the 60 s checks confirm. */
+VTG_TEST(settle_mixed_intervals) {
+  drv_t v;
+  drv_init(&v, params(5));
+  const char *rn[] = {"us-east", "us-west", "eu-west", "ap-south"};
+  for (int r = 0; r < 4; r++) vtg_detect_set_region(v.d, (uint32_t)r, rn[r]);
+  /* agents 0,1: one-agent regions 0,1; agents 2..5: two per region 2,3 */
+  int reg[] = {0, 1, 2, 2, 3, 3};
+  for (int a = 0; a < 6; a++) vtg_detect_set_agent(v.d, (uint32_t)a, (uint32_t)reg[a]);
+  vtg_detect_set_check(v.d, 0, "fast", "shop", "web", 10 * S, 5 * S);
+  vtg_detect_set_check(v.d, 1, "slow", "auth", "api", 60 * S, 5 * S);
+  for (int64_t ms = 0; ms < 600000; ms += 100) {
+    int64_t t = T0 + ms * 1000;
+    for (int a = 0; a < 6; a++)
+      for (int c = 0; c < 2; c++) {
+        int64_t iv = c == 0 ? 10000 : 60000, ph = (a * 1300 + c * 700) % iv;
+        if ((ms - ph) % iv != 0 || ms < ph) continue;
+        int bad = a < 2 && ms >= 100000;
+        drv_feed(&v, a, c, t, bad ? E_TIMEOUT : 0);
+      }
+    if (ms % 1000 == 0) vtg_detect_advance(v.d, t - 300000);
+  }
+  vtg_detect_advance(v.d, T0 + 600 * S);
+  fprintf(stderr, "published %d, retracted %d\n", v.o.n, v.o.retracted);
+  ASSERT_EQ(v.o.retracted, 0);
+  ASSERT_EQ(drv_live(&v, 0), -1);
+  vtg_detect_free(v.d);
+  return 0;
+}
+
 VTG_TEST_MAIN(VTG_TEST_ENTRY(regional_two_agents) VTG_TEST_ENTRY(one_agent_alone)
                   VTG_TEST_ENTRY(two_single_agent_regions) VTG_TEST_ENTRY(global_scope)
                       VTG_TEST_ENTRY(vantage_fault_single_agent_regions)
@@ -428,4 +719,12 @@ VTG_TEST_MAIN(VTG_TEST_ENTRY(regional_two_agents) VTG_TEST_ENTRY(one_agent_alone
                               VTG_TEST_ENTRY(region_fails_together)
                                   VTG_TEST_ENTRY(flapping_is_not_down) VTG_TEST_ENTRY(waves_merge)
                                       VTG_TEST_ENTRY(late_results_amend)
-                                          VTG_TEST_ENTRY(regions_join_and_leave))
+                                          VTG_TEST_ENTRY(regions_join_and_leave)
+  VTG_TEST_ENTRY(no_spurious_updates)
+  VTG_TEST_ENTRY(long_incident_keeps_waves) VTG_TEST_ENTRY(flapping_long_keeps_onset)
+  VTG_TEST_ENTRY(impairment_ends_when_check_goes_silent) 
+  
+   
+  VTG_TEST_ENTRY(id_stable_across_restart) VTG_TEST_ENTRY(removed_check_closes_incident)
+  VTG_TEST_ENTRY(onset_not_backdated_to_minority_run) VTG_TEST_ENTRY(cause_only_probes_in_incident)
+  VTG_TEST_ENTRY(unknown_is_not_recovery) VTG_TEST_ENTRY(settle_mixed_intervals))
