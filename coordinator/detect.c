@@ -1130,6 +1130,7 @@ static void publish(vtg_detect_t *d, uint32_t check, build_t *nb) {
       taken[j] = 1;
       memcpy(x->id, ck->incs[j].id, sizeof x->id);
       x->seq = ck->incs[j].seq;
+      x->restored = ck->incs[j].restored; /* what came before the restart stays */
       /* The part before the horizon, or before a restart, is no longer
        * derivable: keep it. */
       if ((ck->incs[j].onset < horizon || ck->incs[j].restored) && ck->incs[j].onset < x->onset) {
