@@ -525,8 +525,11 @@ static void dispatch(vtg_session_t *s, const Vantage__Envelope *env) {
     send_ack(s);
     return;
   case VANTAGE__ENVELOPE__MSG_HEARTBEAT:
+    /* A heartbeat with echo_us set answers one of ours (its round trip is
+     * what clock correction will use) and is never answered: two peers
+     * that answer answers bounce heartbeats forever. */
     s->peer_hb_sent_us = env->heartbeat->sent_us;
-    send_heartbeat(s, env->heartbeat->sent_us);
+    if (env->heartbeat->echo_us == 0) send_heartbeat(s, env->heartbeat->sent_us);
     return;
   case VANTAGE__ENVELOPE__MSG_ERROR:
     goto peer_error;
@@ -611,7 +614,7 @@ static void on_timer(uv_timer_t *t) {
                  (now - s->last_rx_us) / 1000, s->idle_us / 1000);
     return;
   } else if (s->state == S_READY && now >= s->next_hb_us) {
-    if (send_heartbeat(s, s->peer_hb_sent_us) != 0) return;
+    if (send_heartbeat(s, 0) != 0) return;
     s->next_hb_us = now + s->heartbeat_us;
   }
   session_arm(s);

@@ -263,9 +263,6 @@ struct vtg_uplink_s {
   uv_timer_t flush_timer;
   uint32_t heartbeat_ms;
   uint32_t idle_timeout_ms;
-  int64_t peer_hb_sent_us;          /* last Heartbeat.sent_us received, echoed back */
-  int64_t last_hb_sent_us;          /* our last Heartbeat.sent_us */
-  uint64_t last_hb_sent_mono;       /* uv_now() when we sent it */
   uint64_t last_batch_mono;         /* uv_now() of the last ResultBatch */
 
   /* pending results: a ring of unacknowledged results, seq ascending */

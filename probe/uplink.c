@@ -215,17 +215,16 @@ static int send_env(vtg_uplink_t *u, const Vantage__Envelope *env) {
   return rc;
 }
 
-static void send_heartbeat(vtg_uplink_t *u) {
+/* Sends a heartbeat: ours (echo_us 0) on the timer, or the answer to the
+ * coordinator's (echo_us its sent_us). Answers are never answered. */
+static void send_heartbeat(vtg_uplink_t *u, int64_t echo_us) {
   Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
   Vantage__Heartbeat hb = VANTAGE__HEARTBEAT__INIT;
   hb.sent_us = vtg_clock_wall_us();
-  hb.echo_us = u->peer_hb_sent_us;
+  hb.echo_us = echo_us;
   env.msg_case = VANTAGE__ENVELOPE__MSG_HEARTBEAT;
   env.heartbeat = &hb;
-  if (send_env(u, &env) == 0) {
-    u->last_hb_sent_us = hb.sent_us;
-    u->last_hb_sent_mono = uv_now(u->loop);
-  }
+  (void)send_env(u, &env);
 }
 
 static void send_dropped(vtg_uplink_t *u, uint64_t first, uint64_t last) {
@@ -343,7 +342,7 @@ void vtg_uplink_push(vtg_uplink_t *u, const vtg_probe_result_t *r) {
 
 static void heartbeat_timer_cb(uv_timer_t *t) {
   vtg_uplink_t *u = container_of(t, vtg_uplink_t, heartbeat_timer);
-  send_heartbeat(u);
+  send_heartbeat(u, 0);
 }
 
 static void idle_timer_cb(uv_timer_t *t) {
@@ -399,15 +398,11 @@ static int on_welcome(vtg_uplink_t *u, const Vantage__Welcome *w) {
   return 0;
 }
 
-/* Answers a coordinator heartbeat at once (so its round trip measures the
- * network, not our timer), unless it is itself the answer to the heartbeat
- * we just sent: two peers that both answer would otherwise ping-pong. */
+/* Answers a coordinator heartbeat at once, so that its round trip
+ * measures the network and not our timer; an answer to one of ours
+ * (echo_us set) is not answered, or the two would bounce for ever. */
 static void on_heartbeat(vtg_uplink_t *u, const Vantage__Heartbeat *hb) {
-  u->peer_hb_sent_us = hb->sent_us;
-  uint64_t since = uv_now(u->loop) - u->last_hb_sent_mono;
-  uint64_t window = u->heartbeat_ms / 4 < 1000 ? u->heartbeat_ms / 4 : 1000;
-  if (hb->echo_us != 0 && hb->echo_us == u->last_hb_sent_us && since < window) return;
-  send_heartbeat(u);
+  if (hb->echo_us == 0) send_heartbeat(u, hb->sent_us);
 }
 
 /* Handles one decoded envelope. A non-zero return drops the link. */

@@ -1,0 +1,523 @@
+/* The simulator's HTTP side: one listener per service (each its own "host"),
+ * one control listener, and the connections. A request is read up to the
+ * blank line (16 KiB cap), its Content-Length body drained, then the fault
+ * plan decides how it is answered. Every answer ends the connection. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sim.h"
+#include "vtg/buf.h"
+#include "vtg/clock.h"
+#include "vtg/error.h"
+#include "vtg/json.h"
+#include "vtg/log.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define MAX_RESPONSE (1024 * 1024) /* /stats of a large scenario stays below */
+
+typedef enum {
+  CONN_READ_HEAD = 0, /* reading the request head */
+  CONN_DRAIN,         /* reading and dropping the body */
+  CONN_HOLD,          /* a timeout: reading, dropping, never answering */
+  CONN_DELAY,         /* a slow answer waits on the timer */
+  CONN_WRITE,         /* answer written; shutdown follows */
+  CONN_CLOSING,
+} conn_state_t;
+
+typedef struct vtg_sim_conn_s {
+  uv_tcp_t tcp;            /* data unused: container_of */
+  uv_timer_t timer;
+  uv_write_t wreq;
+  uv_shutdown_t sreq;
+  vtg_sim_t *sim;
+  struct vtg_sim_conn_s *prev, *next;
+  vtg_sim_service_t *svc;  /* NULL on the control listener */
+  conn_state_t state;
+  int pending_close;       /* handles not yet closed */
+  int has_who;
+  vtg_sim_agent_ref_t who;
+  int head_only;           /* HEAD request: no body in the answer */
+  uint64_t body_left;      /* request body bytes still to drain */
+  int64_t t_us;            /* scenario time of the request (INT64_MIN: before start) */
+  vtg_sim_mode_t mode;     /* the decided effective mode */
+  size_t check;            /* routed check */
+  int routed;
+  char method[16];
+  char target[1024];       /* request target, query included */
+  vtg_buf_t resp;
+  size_t head_len;
+  char head[VTG_SIM_MAX_HEADER];
+  char drain[4096];
+} vtg_sim_conn_t;
+
+static void conn_close(vtg_sim_conn_t *c, int reset);
+static void conn_respond(vtg_sim_conn_t *c, int status, const char *ctype, const char *body,
+                         size_t body_len);
+
+double vtg_sim_random(vtg_sim_t *sim) {
+  /* splitmix64: tiny, good enough, and its whole state is one integer. */
+  uint64_t z = (sim->prng += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static const char *reason(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 400: return "Bad Request";
+  case 404: return "Not Found";
+  case 409: return "Conflict";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 503: return "Service Unavailable";
+  default: return "Status";
+  }
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  vtg_sim_conn_t *c;
+  if (h->type == UV_TIMER)
+    c = container_of((uv_timer_t *)h, vtg_sim_conn_t, timer);
+  else
+    c = container_of((uv_tcp_t *)h, vtg_sim_conn_t, tcp);
+  if (--c->pending_close > 0) return;
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    c->sim->conns = c->next;
+  if (c->next != NULL) c->next->prev = c->prev;
+  c->sim->n_conns--;
+  vtg_buf_free(&c->resp);
+  free(c);
+}
+
+/* Closes both handles once; reset closes the socket with an RST. Pending
+ * write and shutdown requests complete with UV_ECANCELED first. */
+static void conn_close(vtg_sim_conn_t *c, int reset) {
+  if (c->state == CONN_CLOSING) return;
+  c->state = CONN_CLOSING;
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  if (reset && uv_tcp_close_reset(&c->tcp, on_handle_closed) == 0) return;
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  vtg_sim_conn_t *c = container_of(req, vtg_sim_conn_t, sreq);
+  (void)status;
+  conn_close(c, 0);
+}
+
+static void on_written(uv_write_t *req, int status) {
+  vtg_sim_conn_t *c = container_of(req, vtg_sim_conn_t, wreq);
+  if (c->state == CONN_CLOSING) return;
+  if (status < 0 || uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    conn_close(c, 0);
+}
+
+static void conn_respond(vtg_sim_conn_t *c, int status, const char *ctype, const char *body,
+                         size_t body_len) {
+  uv_buf_t b;
+  int rc;
+  vtg_buf_reset(&c->resp);
+  rc = vtg_buf_printf(&c->resp,
+                      "HTTP/1.1 %d %s\r\nServer: vantage-sim\r\nContent-Type: %s\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                      status, reason(status), ctype, body_len);
+  if (rc == 0 && !c->head_only) rc = vtg_buf_append(&c->resp, body, body_len);
+  if (rc != 0) {
+    VTG_WARN("response too large (%s); closing", vtg_strerror(rc));
+    conn_close(c, 0);
+    return;
+  }
+  b = uv_buf_init(c->resp.data, (unsigned)c->resp.len);
+  c->state = CONN_WRITE;
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) conn_close(c, 0);
+}
+
+static void respond_text(vtg_sim_conn_t *c, int status, const char *body) {
+  conn_respond(c, status, "text/plain", body, strlen(body));
+}
+
+static void on_delay(uv_timer_t *t) {
+  vtg_sim_conn_t *c = container_of(t, vtg_sim_conn_t, timer);
+  respond_text(c, 200, "ok (slow)\n");
+}
+
+/* ---- control listener ---- */
+
+static void control_stats(vtg_sim_conn_t *c) {
+  vtg_sim_t *sim = c->sim;
+  vtg_buf_t out;
+  vtg_json_writer_t w;
+  vtg_buf_init(&out, MAX_RESPONSE / 2);
+  vtg_json_writer_init(&w, &out, 0);
+  vtg_json_begin_object(&w);
+  vtg_json_key(&w, "started");
+  vtg_json_bool(&w, sim->t0_us != INT64_MIN);
+  vtg_json_key(&w, "t0_us");
+  if (sim->t0_us == INT64_MIN)
+    vtg_json_null(&w);
+  else
+    vtg_json_int(&w, sim->t0_us);
+  vtg_json_key(&w, "unrouted");
+  vtg_json_int(&w, (int64_t)sim->unrouted);
+  vtg_json_key(&w, "rejected");
+  vtg_json_int(&w, (int64_t)sim->rejected);
+  vtg_json_key(&w, "checks");
+  vtg_json_begin_object(&w);
+  for (size_t i = 0; i < sim->sc.n_checks; i++) {
+    vtg_json_key(&w, sim->sc.checks[i].name);
+    vtg_json_begin_object(&w);
+    for (int m = 0; m < VTG_SIM_MODE_COUNT; m++) {
+      if (sim->sc.checks[i].count[m] == 0) continue;
+      vtg_json_key(&w, vtg_sim_mode_desc((vtg_sim_mode_t)m)->name);
+      vtg_json_int(&w, (int64_t)sim->sc.checks[i].count[m]);
+    }
+    vtg_json_end_object(&w);
+  }
+  vtg_json_end_object(&w);
+  vtg_json_end_object(&w);
+  if (vtg_json_finish(&w) != 0)
+    respond_text(c, 500, "stats too large\n");
+  else
+    conn_respond(c, 200, "application/json", out.data, out.len);
+  vtg_buf_free(&out);
+}
+
+/* GET /start?t0_us=N sets the scenario clock; GET /stats reports counts. */
+static void control_request(vtg_sim_conn_t *c) {
+  vtg_sim_t *sim = c->sim;
+  const char *q = strchr(c->target, '?');
+  size_t plen = q != NULL ? (size_t)(q - c->target) : strlen(c->target);
+  if (plen == 6 && memcmp(c->target, "/start", 6) == 0) {
+    const char *v = q != NULL ? strstr(q, "t0_us=") : NULL;
+    char *end = NULL;
+    long long t0;
+    if (v == NULL) {
+      respond_text(c, 400, "missing t0_us\n");
+      return;
+    }
+    v += 6;
+    t0 = strtoll(v, &end, 10);
+    if (end == v || (*end != '\0' && *end != '&') || t0 <= 0) {
+      respond_text(c, 400, "bad t0_us\n");
+      return;
+    }
+    if (sim->t0_us != INT64_MIN) VTG_WARN("clock restarted");
+    sim->t0_us = t0;
+    VTG_INFO("scenario clock started: t0_us=%lld (now t=%.3fs)", t0,
+             (double)(vtg_clock_wall_us() - t0) / 1e6);
+    respond_text(c, 200, "started\n");
+  } else if (plen == 6 && memcmp(c->target, "/stats", 6) == 0) {
+    control_stats(c);
+  } else {
+    respond_text(c, 404, "not found\n");
+  }
+}
+
+/* ---- service listeners ---- */
+
+/* Routes the request, lets the fault plan decide and acts on it. */
+static void service_request(vtg_sim_conn_t *c) {
+  vtg_sim_t *sim = c->sim;
+  const vtg_sim_fault_t *f = NULL;
+  const vtg_sim_mode_desc_t *d;
+  size_t plen = strcspn(c->target, "?");
+  int64_t delay_ms = 0;
+
+  c->routed = 0;
+  for (size_t i = 0; i < c->svc->n_endpoints; i++) {
+    const vtg_sim_endpoint_t *e = &c->svc->endpoints[i];
+    if (strlen(e->path) == plen && memcmp(e->path, c->target, plen) == 0) {
+      c->check = e->check;
+      c->routed = 1;
+      break;
+    }
+  }
+  if (!c->routed) {
+    sim->unrouted++;
+    VTG_DEBUG("%s: no endpoint %s", c->svc->name, c->target);
+    respond_text(c, 404, "no such endpoint\n");
+    return;
+  }
+  c->mode = VTG_SIM_MODE_OK;
+  if (c->t_us != INT64_MIN)
+    f = vtg_sim_fault_find(&sim->sc, c->check, c->has_who ? &c->who : NULL, c->t_us);
+  if (f != NULL) {
+    c->mode = f->mode;
+    delay_ms = f->delay_ms;
+    if (vtg_sim_mode_desc(f->mode)->action == VTG_SIM_ACT_RANDOM)
+      c->mode = vtg_sim_random(sim) < f->rate ? f->as : VTG_SIM_MODE_OK;
+  }
+  d = vtg_sim_mode_desc(c->mode);
+  sim->sc.checks[c->check].count[c->mode]++;
+  if (c->has_who)
+    VTG_DEBUG("t=%.3f %s-%d %s %s -> %s", (double)c->t_us / 1e6,
+              sim->sc.regions[c->who.region].name, c->who.agent, c->method, c->target, d->name);
+  else
+    VTG_DEBUG("t=%.3f unknown source %s %s -> %s", (double)c->t_us / 1e6, c->method, c->target,
+              d->name);
+
+  switch (d->action) {
+  case VTG_SIM_ACT_ANSWER:
+    respond_text(c, d->status, d->status == 200 ? "ok\n" : "simulated failure\n");
+    break;
+  case VTG_SIM_ACT_BODY:
+    respond_text(c, 200, "<html>unexpected maintenance page</html>\n");
+    break;
+  case VTG_SIM_ACT_HOLD:
+    c->state = CONN_HOLD; /* keep reading and dropping until the client leaves */
+    break;
+  case VTG_SIM_ACT_RESET:
+    conn_close(c, 1);
+    break;
+  case VTG_SIM_ACT_DELAY:
+    c->state = CONN_DELAY;
+    if (uv_timer_start(&c->timer, on_delay, (uint64_t)delay_ms, 0) != 0) conn_close(c, 0);
+    break;
+  case VTG_SIM_ACT_RANDOM: /* not an effective mode */
+    respond_text(c, 500, "bad mode\n");
+    break;
+  }
+}
+
+static void dispatch(vtg_sim_conn_t *c) {
+  if (c->svc == NULL)
+    control_request(c);
+  else
+    service_request(c);
+}
+
+/* Parses the request line and Content-Length out of head[0..end). Returns 0
+ * or VTG_EINVAL. */
+static int parse_head(vtg_sim_conn_t *c, size_t end) {
+  const char *p = c->head, *lim = c->head + end;
+  const char *sp1, *sp2, *eol;
+  eol = memchr(p, '\n', (size_t)(lim - p));
+  if (eol == NULL) return VTG_EINVAL;
+  sp1 = memchr(p, ' ', (size_t)(eol - p));
+  if (sp1 == NULL || (size_t)(sp1 - p) >= sizeof(c->method)) return VTG_EINVAL;
+  sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
+  if (sp2 == NULL || (size_t)(sp2 - sp1 - 1) >= sizeof(c->target) || sp2 == sp1 + 1)
+    return VTG_EINVAL;
+  memcpy(c->method, p, (size_t)(sp1 - p));
+  c->method[sp1 - p] = '\0';
+  memcpy(c->target, sp1 + 1, (size_t)(sp2 - sp1 - 1));
+  c->target[sp2 - sp1 - 1] = '\0';
+  c->head_only = strcmp(c->method, "HEAD") == 0;
+  /* Header lines: only Content-Length matters. */
+  for (p = eol + 1; p < lim; p = eol + 1) {
+    static const char cl[] = "content-length:";
+    eol = memchr(p, '\n', (size_t)(lim - p));
+    if (eol == NULL) break;
+    if ((size_t)(eol - p) > sizeof(cl) - 1 && strncasecmp(p, cl, sizeof(cl) - 1) == 0) {
+      char num[32];
+      const char *v = p + sizeof(cl) - 1;
+      size_t n;
+      char *e = NULL;
+      unsigned long long len;
+      while (v < eol && (*v == ' ' || *v == '\t')) v++;
+      n = (size_t)(eol - v);
+      while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == ' ')) n--;
+      if (n == 0 || n >= sizeof(num)) return VTG_EINVAL;
+      memcpy(num, v, n);
+      num[n] = '\0';
+      len = strtoull(num, &e, 10);
+      if (*e != '\0' || num[0] == '-') return VTG_EINVAL;
+      c->body_left = len;
+    }
+  }
+  return 0;
+}
+
+/* The head is complete at head[0..end) with extra bytes after it. */
+static void head_done(vtg_sim_conn_t *c, size_t end) {
+  size_t extra = c->head_len - end;
+  c->t_us = c->sim->t0_us == INT64_MIN ? INT64_MIN : vtg_clock_wall_us() - c->sim->t0_us;
+  if (parse_head(c, end) != 0) {
+    respond_text(c, 400, "bad request\n");
+    return;
+  }
+  c->body_left = c->body_left > extra ? c->body_left - extra : 0;
+  if (c->body_left > 0) {
+    c->state = CONN_DRAIN;
+    return;
+  }
+  dispatch(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  vtg_sim_conn_t *c = container_of((uv_tcp_t *)h, vtg_sim_conn_t, tcp);
+  (void)suggested;
+  if (c->state == CONN_READ_HEAD && c->head_len < sizeof(c->head))
+    *buf = uv_buf_init(c->head + c->head_len, (unsigned)(sizeof(c->head) - c->head_len));
+  else
+    *buf = uv_buf_init(c->drain, sizeof(c->drain));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  vtg_sim_conn_t *c = container_of((uv_tcp_t *)s, vtg_sim_conn_t, tcp);
+  (void)buf;
+  if (nread == 0) return;
+  if (nread < 0) {
+    /* The client left (or broke the connection). A write in flight is
+     * cancelled by the close. */
+    conn_close(c, 0);
+    return;
+  }
+  switch (c->state) {
+  case CONN_READ_HEAD: {
+    size_t from = c->head_len >= 3 ? c->head_len - 3 : 0;
+    c->head_len += (size_t)nread;
+    for (size_t i = from; i + 4 <= c->head_len; i++) {
+      if (memcmp(c->head + i, "\r\n\r\n", 4) == 0) {
+        head_done(c, i + 4);
+        return;
+      }
+    }
+    if (c->head_len >= sizeof(c->head)) {
+      VTG_WARN("request head over %d bytes; refused", VTG_SIM_MAX_HEADER);
+      respond_text(c, 431, "request head too large\n");
+    }
+    break;
+  }
+  case CONN_DRAIN:
+    if ((uint64_t)nread >= c->body_left) {
+      c->body_left = 0;
+      dispatch(c);
+    } else {
+      c->body_left -= (uint64_t)nread;
+    }
+    break;
+  default:
+    break; /* HOLD, DELAY, WRITE: the bytes are dropped */
+  }
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  vtg_sim_t *sim;
+  vtg_sim_service_t *svc = NULL;
+  vtg_sim_conn_t *c;
+  struct sockaddr_storage ss;
+  int sslen = sizeof(ss);
+
+  if (server->data != NULL) {
+    svc = server->data;
+    sim = svc->sim;
+  } else {
+    sim = container_of((uv_tcp_t *)server, vtg_sim_t, control);
+  }
+  if (status < 0) {
+    VTG_WARN("accept: %s", uv_strerror(status));
+    return;
+  }
+  c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    VTG_ERROR("out of memory accepting a connection");
+    return;
+  }
+  c->sim = sim;
+  c->svc = svc;
+  c->state = CONN_READ_HEAD;
+  c->t_us = INT64_MIN;
+  vtg_buf_init(&c->resp, MAX_RESPONSE);
+  if (uv_tcp_init(sim->loop, &c->tcp) != 0) {
+    free(c);
+    return;
+  }
+  (void)uv_timer_init(sim->loop, &c->timer); /* cannot fail on a live loop */
+  c->pending_close = 2;
+  c->next = sim->conns;
+  if (sim->conns != NULL) sim->conns->prev = c;
+  sim->conns = c;
+  sim->n_conns++;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    conn_close(c, 0);
+    return;
+  }
+  if (sim->n_conns > VTG_SIM_MAX_CONNS) {
+    /* The cap on open connections: shed the newest. */
+    sim->rejected++;
+    VTG_WARN("over %d open connections; dropping one", VTG_SIM_MAX_CONNS);
+    conn_close(c, 0);
+    return;
+  }
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0 &&
+      ss.ss_family == AF_INET) {
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+    c->has_who = vtg_sim_agent_from_addr(&sim->sc, ntohl(sin->sin_addr.s_addr), &c->who) == 0;
+  }
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) conn_close(c, 0);
+}
+
+/* Initialises and binds tcp on 127.0.0.1:0 and listens; *port gets the
+ * port. The handle is initialised (must be closed) once this returns
+ * anything but an init failure; *inited says so. */
+static int listen_one(uv_loop_t *loop, uv_tcp_t *tcp, int *inited, int *port) {
+  struct sockaddr_in addr;
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  int rc;
+  if ((rc = uv_tcp_init(loop, tcp)) != 0) return rc;
+  *inited = 1;
+  if ((rc = uv_ip4_addr("127.0.0.1", 0, &addr)) != 0) return rc;
+  if ((rc = uv_tcp_bind(tcp, (const struct sockaddr *)&addr, 0)) != 0) return rc;
+  if ((rc = uv_listen((uv_stream_t *)tcp, 511, on_connection)) != 0) return rc;
+  if ((rc = uv_tcp_getsockname(tcp, (struct sockaddr *)&ss, &len)) != 0) return rc;
+  *port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return 0;
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  vtg_sim_t *sim = h->data;
+  VTG_INFO("signal %d: stopping", signum);
+  vtg_sim_stop(sim);
+}
+
+int vtg_sim_listen(vtg_sim_t *sim) {
+  int rc;
+  sim->t0_us = INT64_MIN;
+  sim->prng = sim->sc.seed;
+  if ((rc = uv_signal_init(sim->loop, &sim->sigterm)) != 0) return rc;
+  if ((rc = uv_signal_init(sim->loop, &sim->sigint)) != 0) {
+    uv_close((uv_handle_t *)&sim->sigterm, NULL);
+    return rc;
+  }
+  sim->signals_on = 1;
+  sim->sigterm.data = sim;
+  sim->sigint.data = sim;
+  if ((rc = uv_signal_start(&sim->sigterm, on_signal, SIGTERM)) != 0) return rc;
+  if ((rc = uv_signal_start(&sim->sigint, on_signal, SIGINT)) != 0) return rc;
+  sim->control.data = NULL;
+  if ((rc = listen_one(sim->loop, &sim->control, &sim->control_listening, &sim->control_port)) != 0)
+    return rc;
+  for (size_t i = 0; i < sim->sc.n_services; i++) {
+    vtg_sim_service_t *svc = &sim->sc.services[i];
+    svc->sim = sim;
+    svc->listener.data = svc;
+    rc = listen_one(sim->loop, &svc->listener, &svc->listening, &svc->port);
+    if (rc != 0) return rc;
+    VTG_INFO("service %s listening on 127.0.0.1:%d", svc->name, svc->port);
+  }
+  VTG_INFO("control listening on 127.0.0.1:%d", sim->control_port);
+  return 0;
+}
+
+void vtg_sim_stop(vtg_sim_t *sim) {
+  if (sim->stopping) return;
+  sim->stopping = 1;
+  if (sim->signals_on) {
+    uv_close((uv_handle_t *)&sim->sigterm, NULL);
+    uv_close((uv_handle_t *)&sim->sigint, NULL);
+  }
+  if (sim->control_listening) uv_close((uv_handle_t *)&sim->control, NULL);
+  for (size_t i = 0; i < sim->sc.n_services; i++)
+    if (sim->sc.services[i].listening) uv_close((uv_handle_t *)&sim->sc.services[i].listener, NULL);
+  for (vtg_sim_conn_t *c = sim->conns; c != NULL; c = c->next) conn_close(c, 0);
+}
