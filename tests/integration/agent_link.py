@@ -95,9 +95,10 @@ ENVELOPE = {1: "hello", 2: "result_batch", 3: "dropped", 4: "heartbeat", 5: "wel
             6: "check_set", 7: "ack", 8: "probe_now", 9: "error"}
 
 
-def read_frames(sock, deadline):
+def read_frames(sock, deadline, keepalive=False):
     """Reads frames until the peer closes or the deadline; returns
-    [(kind, fields)] and whether the peer closed."""
+    [(kind, fields)] and whether the peer closed. With keepalive, answers
+    the coordinator's heartbeats as an agent does."""
     data, frames = b"", []
     sock.settimeout(0.2)
     closed = False
@@ -120,7 +121,11 @@ def read_frames(sock, deadline):
             env = decode(data[4:4 + n])
             data = data[4 + n:]
             for num, vals in env.items():
-                frames.append((ENVELOPE.get(num, str(num)), decode(vals[0])))
+                fields = decode(vals[0])
+                frames.append((ENVELOPE.get(num, str(num)), fields))
+                if keepalive and num == 4 and not fields.get(2, [0])[0]:
+                    hb = field_varint(1, int(time.time() * 1e6)) + field_varint(2, fields[1][0])
+                    sock.sendall(frame(field_bytes(4, hb)))
     return frames, closed
 
 
@@ -129,13 +134,22 @@ def read_frames(sock, deadline):
 
 class Coordinator:
     def __init__(self, bindir, registry=None):
+        self.bindir = bindir
+        self.registry = registry
         self.dir = tempfile.mkdtemp(prefix="vtg-link-")
         self.cfg = os.path.join(self.dir, "coordinator.yaml")
+        self.write_config(["shop-web"])
+        self.log = open(os.path.join(self.dir, "coordinator.log"), "w+")
+        self.start()
+
+    def write_config(self, checks, extra=""):
         reg = ""
-        if registry:
+        if self.registry:
             reg = "agents:\n" + "".join(
                 "  - {id: %s, region: us-east, country: US, lat: 40.7, lon: -74.0}\n" % a
-                for a in registry)
+                for a in self.registry)
+        eps = "".join('      - {check: %s, kind: web, url: "http://127.0.0.1:9/%s", interval: 1s, '
+                      'timeout: 500ms}\n' % (n, n) for n in checks)
         with open(self.cfg, "w") as f:
             f.write("""listen: {agents: "127.0.0.1:0", http: "127.0.0.1:0"}
 store: %s/vantage.db
@@ -143,13 +157,15 @@ heartbeat: 1s
 idle_timeout: 3s
 max_frame: 65536
 detection: {fail_threshold: 2, recover_threshold: 2, min_regions: 2, merge_gap: 10s}
-%sservices:
+%s%sservices:
   - name: shop
     endpoints:
-      - {check: shop-web, kind: web, url: "http://127.0.0.1:9/", interval: 1s, timeout: 500ms}
-""" % (self.dir, reg))
-        self.log = open(os.path.join(self.dir, "coordinator.log"), "w+")
-        self.proc = subprocess.Popen([os.path.join(bindir, "vantage-coordinator"), "serve",
+%s""" % (self.dir, extra, reg, eps))
+
+    def start(self):
+        self.log.seek(0)
+        self.log.truncate()
+        self.proc = subprocess.Popen([os.path.join(self.bindir, "vantage-coordinator"), "serve",
                                       "--config", self.cfg], stdout=self.log,
                                      stderr=subprocess.STDOUT)
         self.agent_port = self.http_port = None
@@ -165,11 +181,18 @@ detection: {fail_threshold: 2, recover_threshold: 2, min_regions: 2, merge_gap: 
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
-        if self.agent_port is None:
+        if self.agent_port is None or self.http_port is None:
             raise SystemExit("coordinator did not start:\n" + open(self.log.name).read())
 
     def connect(self):
         return socket.create_connection(("127.0.0.1", self.agent_port), timeout=5)
+
+    def get(self, path):
+        import json
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.http_port, path),
+                                    timeout=5) as r:
+            return json.loads(r.read())
 
     def log_text(self):
         return open(self.log.name).read()
@@ -290,6 +313,84 @@ def t_config_errors(bindir):
             "config %d: message does not match %r:\n%s" % (i, pattern, out)
 
 
+def check_names(frames):
+    sets = [f for k, f in frames if k == "check_set"]
+    assert sets, "no CheckSet, got %r" % [k for k, _ in frames]
+    return sorted(decode(ch)[2][0].decode() for ch in sets[-1].get(2, []))
+
+
+def t_sighup_reload(c):
+    s = c.connect()
+    s.sendall(frame(hello("us-east-1")))
+    frames, _ = read_frames(s, time.time() + 1.5, True)
+    assert check_names(frames) == ["shop-web"], check_names(frames)
+    # a broken config is refused and the old one kept: no new CheckSet
+    good = open(c.cfg).read()
+    with open(c.cfg, "w") as f:
+        f.write(good + "bogus: 1\n")
+    c.proc.send_signal(signal.SIGHUP)
+    frames, _ = read_frames(s, time.time() + 1.5, True)
+    assert not [k for k, _ in frames if k == "check_set"], "a bad config was applied"
+    assert re.search(re.escape(c.cfg) + r":\d+:1: .*unknown key 'bogus'", c.log_text()), \
+        "the refused reload was not logged with file:line:col"
+    # a good one is applied and pushed
+    c.write_config(["shop-web", "shop-api"])
+    c.proc.send_signal(signal.SIGHUP)
+    frames, _ = read_frames(s, time.time() + 2, True)
+    assert check_names(frames) == ["shop-api", "shop-web"], check_names(frames)
+    names = sorted(ch["name"] for ch in c.get("/api/v1/checks"))
+    assert names == ["shop-api", "shop-web"], names
+    s.close()
+
+
+def result(check_id, start_us, down, cls):
+    return (field_varint(1, check_id) + field_varint(2, start_us) + field_varint(7, 20000) +
+            field_varint(10, 3 if down else 1) + field_varint(11, cls if down else 0))
+
+
+def t_incident_survives_restart(c):
+    """Two one-agent regions report a check down for 15 s: an incident; a
+    restarted coordinator on the same store still lists it, same id."""
+    socks = []
+    for agent, region in (("us-east-1", "us-east"), ("eu-west-1", "eu-west")):
+        s = c.connect()
+        s.sendall(frame(hello(agent, region=region)))
+        frames, _ = read_frames(s, time.time() + 1)
+        ids = [decode(ch)[1][0] for ch in
+               [f for k, f in frames if k == "check_set"][0].get(2, [])]
+        socks.append((s, ids[0]))
+    now = int(time.time() * 1e6)
+    for s, cid in socks:
+        results = b"".join(field_bytes(3, result(cid, now - (20 - i) * 1000000, i >= 5, 7))
+                           for i in range(20))
+        batch = field_varint(1, 12345) + field_varint(2, 1) + results + field_varint(4, now)
+        s.sendall(frame(field_bytes(2, batch)))
+    deadline, incs = time.time() + 15, []
+    while time.time() < deadline and not incs:
+        # keep the watermark moving like a live agent would
+        for s, _ in socks:
+            empty = field_varint(1, 12345) + field_varint(2, 21) + \
+                field_varint(4, int(time.time() * 1e6))
+            s.sendall(frame(field_bytes(2, empty)))
+        time.sleep(0.3)
+        incs = c.get("/api/v1/outages")
+    assert len(incs) == 1, "expected one incident, got %r" % incs
+    inc = incs[0]
+    assert inc["check"] == "shop-web" and inc["scope"] in ("global", "multi_region"), inc
+    assert sorted(r["region"] for r in inc["regions"]) == ["eu-west", "us-east"], inc
+    onset_err = abs(time.mktime(time.strptime(inc["onset"][:19], "%Y-%m-%dT%H:%M:%S"))
+                    - time.timezone - (now / 1e6 - 15))
+    assert onset_err < 1.5, "onset %s is %.1f s off" % (inc["onset"], onset_err)
+    for s, _ in socks:
+        s.close()
+    alive, rc = c.stop()
+    assert alive and rc == 0, "coordinator stop: alive=%r rc=%r" % (alive, rc)
+    c.start()
+    after = c.get("/api/v1/outages")
+    assert [i["id"] for i in after] == [inc["id"]], "after restart: %r" % after
+    assert after[0]["onset"] == inc["onset"], (after[0]["onset"], inc["onset"])
+
+
 TESTS = {
     "unknown_agent": (t_unknown_agent, ["us-east-1"]),
     "frame_too_large": (t_frame_too_large, None),
@@ -298,6 +399,8 @@ TESTS = {
     "result_before_hello": (t_result_before_hello, None),
     "replaces_old_connection": (t_replaces_old_connection, None),
     "idle_timeout": (t_idle_timeout, None),
+    "sighup_reload": (t_sighup_reload, None),
+    "incident_survives_restart": (t_incident_survives_restart, None),
 }
 
 
