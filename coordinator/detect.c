@@ -34,6 +34,7 @@
  * final (they live on in the store). */
 #define RETENTION_US (6LL * 3600 * 1000000)
 #define MAX_RUNS 512
+#define FULL_REFRESH_US 1000000LL
 
 enum { AC_UNKNOWN = 0, AC_UP, AC_DOWN };
 
@@ -105,6 +106,8 @@ typedef struct check_s {
   int64_t interval, timeout;
   inc_t *incs; /* published, by onset */
   size_t n_incs;
+  int dirty;          /* its runs changed since it was last derived */
+  int64_t next_event; /* event time at which its derivation changes by itself */
 } check_t;
 
 typedef struct region_s {
@@ -136,6 +139,9 @@ struct vtg_detect_s {
   uint32_t n_services;
   uint64_t next_seq;
   int64_t watermark;
+  int runs_changed;     /* some run opened, closed or appeared since the last advance */
+  int64_t next_full;    /* when everything is derived again (staleness, pruning) */
+  int64_t pending_min;  /* earliest point past the watermark seen by a derivation */
   /* scratch, reused between advances */
   int64_t *pts;
   size_t n_pts, cap_pts;
@@ -170,7 +176,11 @@ static int cmp_i64(const void *a, const void *b) {
 /* Adds a change point. Points past the watermark are not known yet: the
  * state at the watermark simply goes on. */
 static int pts_add(vtg_detect_t *d, int64_t t) {
-  if (t == TIME_INF || t > d->watermark) return 0;
+  if (t == TIME_INF) return 0;
+  if (t > d->watermark) {
+    if (t < d->pending_min) d->pending_min = t;
+    return 0;
+  }
   int rc = grow((void **)&d->pts, &d->cap_pts, d->n_pts + 1, sizeof(int64_t));
   if (rc) return rc;
   d->pts[d->n_pts++] = t;
@@ -260,6 +270,7 @@ vtg_detect_t *vtg_detect_new(const vtg_detect_params_t *params, vtg_detect_incid
   d->ctx = ctx;
   d->next_seq = 1;
   d->watermark = INT64_MIN;
+  d->next_full = INT64_MIN;
   return d;
 }
 
@@ -355,6 +366,7 @@ int vtg_detect_set_check(vtg_detect_t *d, uint32_t check, const char *name, cons
   ck->interval = interval_us;
   ck->timeout = timeout_us;
   ck->used = 1;
+  d->next_full = INT64_MIN;
   return 0;
 }
 
@@ -393,6 +405,7 @@ int vtg_detect_set_agent(vtg_detect_t *d, uint32_t agent, uint32_t region) {
   }
   d->agents[agent].used = 1;
   d->agents[agent].region = region;
+  d->next_full = INT64_MIN;
   return 0;
 }
 
@@ -454,6 +467,8 @@ int vtg_detect_feed(vtg_detect_t *d, const vtg_detect_result_t *r) {
   if (!ac->active) {
     ac->active = 1;
     ac->first_probe = r->start_us;
+    d->checks[r->check].dirty = 1;
+    d->runs_changed = 1;
   }
   /* An agent reports each check in start order; a result older than the
    * last one cannot move the machine backwards. */
@@ -478,6 +493,8 @@ int vtg_detect_feed(vtg_detect_t *d, const vtg_detect_result_t *r) {
       if (rc) return rc;
       ac->state = AC_DOWN;
       ac->down_streak = 0;
+      d->checks[r->check].dirty = 1;
+      d->runs_changed = 1;
     }
     return 0;
   }
@@ -493,6 +510,8 @@ int vtg_detect_feed(vtg_detect_t *d, const vtg_detect_result_t *r) {
   if (ac->good_streak >= d->p.recover_threshold) {
     ac->runs[ac->n_runs - 1].recovery = ac->good_start;
     ac->state = AC_UP;
+    d->checks[r->check].dirty = 1;
+    d->runs_changed = 1;
     ac->good_streak = 0;
   }
   return 0;
@@ -782,9 +801,15 @@ static int region_intervals(vtg_detect_t *d, uint32_t check, uint32_t region, in
     if (!down && in) {
       in = 0;
       cur.end = t;
-      if (cur.evidence + settle > d->watermark) continue; /* not final yet */
-      if (cur.strong_evidence != TIME_INF && cur.strong_evidence + settle > d->watermark)
+      if (cur.evidence + settle > d->watermark) { /* not final yet */
+        if (cur.evidence + settle < d->pending_min) d->pending_min = cur.evidence + settle;
+        continue;
+      }
+      if (cur.strong_evidence != TIME_INF && cur.strong_evidence + settle > d->watermark) {
+        if (cur.strong_evidence + settle < d->pending_min)
+          d->pending_min = cur.strong_evidence + settle;
         cur.strong_at = TIME_INF;
+      }
       /* Backdating can make two intervals of one region touch: merge. */
       if (out->n > 0 && out->v[out->n - 1].region == region && out->v[out->n - 1].end >= cur.onset) {
         rint_t *last = &out->v[out->n - 1];
@@ -1198,36 +1223,83 @@ static void prune(vtg_detect_t *d) {
   }
 }
 
+/* Impairment of every agent, again; the checks of an agent whose spans
+ * changed must be derived again. */
+static int impairment_all(vtg_detect_t *d) {
+  span_t *old = NULL;
+  size_t cap_old = 0;
+  int rc = 0;
+  for (uint32_t a = 0; a < d->n_agents && rc == 0; a++) {
+    agent_t *ag = &d->agents[a];
+    if (!ag->used) continue;
+    size_t n_old = ag->n_imp;
+    if ((rc = grow((void **)&old, &cap_old, n_old + 1, sizeof(span_t))) != 0) break;
+    if (n_old) memcpy(old, ag->imp, n_old * sizeof(span_t));
+    if ((rc = agent_impairment(d, a)) != 0) break;
+    if (n_old == ag->n_imp && (n_old == 0 || memcmp(old, ag->imp, n_old * sizeof(span_t)) == 0))
+      continue;
+    for (uint32_t c = 0; c < ag->n_ac && c < d->n_checks; c++)
+      if (ag->ac[c].active) d->checks[c].dirty = 1;
+  }
+  free(old);
+  return rc;
+}
+
+/* Derives the incidents of one check from its runs and publishes them. */
+static int derive_check(vtg_detect_t *d, uint32_t c, int64_t settle, rlist_t *rl, char **mark,
+                        size_t *cap_mark) {
+  rl->n = 0;
+  d->pending_min = TIME_INF;
+  /* A region none of whose agents has a run for the check is not down. */
+  if (grow((void **)mark, cap_mark, d->n_regions, 1)) return VTG_ENOMEM;
+  memset(*mark, 0, d->n_regions);
+  for (uint32_t a = 0; a < d->n_agents; a++) {
+    const agent_t *ag = &d->agents[a];
+    if (ag->used && c < ag->n_ac && ag->ac[c].n_runs && ag->region < d->n_regions)
+      (*mark)[ag->region] = 1;
+  }
+  int rc = 0;
+  for (uint32_t r = 0; r < d->n_regions && rc == 0; r++)
+    if (d->regions[r].used && (*mark)[r]) rc = region_intervals(d, c, r, settle, rl);
+  if (rc) return rc;
+  build_t nb = {NULL, 0, 0};
+  if ((rc = build_incidents(d, c, rl, &nb)) != 0) {
+    for (size_t k = 0; k < nb.n; k++) inc_clear(&nb.v[k]);
+    free(nb.v);
+    return rc;
+  }
+  publish(d, c, &nb);
+  d->checks[c].next_event = d->pending_min;
+  d->checks[c].dirty = 0;
+  return 0;
+}
+
+/* Each advance derives only the checks whose runs or agents' impairment
+ * changed, or that reach a moment they were waiting for (a settle time, a
+ * run boundary past the last watermark). Once a second of event time,
+ * everything is derived again: that is when agents going stale and runs
+ * leaving the retention window are noticed. */
 void vtg_detect_advance(vtg_detect_t *d, int64_t watermark_us) {
   if (watermark_us > d->watermark) d->watermark = watermark_us;
-  prune(d);
-  for (uint32_t a = 0; a < d->n_agents; a++)
-    if (d->agents[a].used && agent_impairment(d, a) != 0) return; /* ENOMEM: retry next time */
+  int full = d->watermark >= d->next_full || d->next_full == INT64_MIN;
+  if (full) {
+    d->next_full = d->watermark > INT64_MIN + FULL_REFRESH_US ? d->watermark + FULL_REFRESH_US
+                                                                : INT64_MIN + 1;
+    prune(d);
+  }
+  if ((full || d->runs_changed) && impairment_all(d) != 0) return; /* ENOMEM: next time */
+  d->runs_changed = 0;
   int64_t settle = settle_of(d);
   rlist_t rl = {NULL, 0, 0};
   char *mark = NULL;
   size_t cap_mark = 0;
   for (uint32_t c = 0; c < d->n_checks; c++) {
-    if (!d->checks[c].used) continue;
-    rl.n = 0;
-    int rc = 0;
-    /* A region none of whose agents has a run for the check is not down. */
-    if (grow((void **)&mark, &cap_mark, d->n_regions, 1)) break;
-    memset(mark, 0, d->n_regions);
-    for (uint32_t a = 0; a < d->n_agents; a++) {
-      const agent_t *ag = &d->agents[a];
-      if (ag->used && c < ag->n_ac && ag->ac[c].n_runs && ag->region < d->n_regions) mark[ag->region] = 1;
-    }
-    for (uint32_t r = 0; r < d->n_regions && rc == 0; r++)
-      if (d->regions[r].used && mark[r]) rc = region_intervals(d, c, r, settle, &rl);
-    if (rc) break;
-    build_t nb = {NULL, 0, 0};
-    if (build_incidents(d, c, &rl, &nb) != 0) {
-      for (size_t k = 0; k < nb.n; k++) inc_clear(&nb.v[k]);
-      free(nb.v);
+    check_t *ck = &d->checks[c];
+    if (!ck->used || !(full || ck->dirty || d->watermark >= ck->next_event)) continue;
+    if (derive_check(d, c, settle, &rl, &mark, &cap_mark) != 0) {
+      ck->dirty = 1; /* ENOMEM: again next time */
       break;
     }
-    publish(d, c, &nb);
   }
   free(mark);
   free(rl.v);
