@@ -629,8 +629,9 @@ static int json_true(const vtg_json_t *o, const char *key) {
 }
 
 static int cmd_agents(const cli_opts_t *o) {
-  static const char *const hdr[] = {"ID",     "REGION",  "COUNTRY", "CONNECTED", "HEALTH",
-                                    "CHECKS", "RESULTS", "LAST SEEN", "VERSION", "ADDRESS"};
+  static const char *const hdr[] = {"ID",     "REGION",  "COUNTRY",   "CONNECTED", "HEALTH",
+                                    "CHECKS", "RESULTS", "LAST SEEN", "CLOCK",     "VERSION",
+                                    "ADDRESS"};
   out_style_t st = {use_color()};
   int64_t now = vtg_clock_wall_us();
   vtg_json_t *arr = NULL;
@@ -643,9 +644,10 @@ static int cmd_agents(const cli_opts_t *o) {
     vtg_json_free(arr);
     return EXIT_OK;
   }
-  table_init(&t, hdr, 10);
+  table_init(&t, hdr, 11);
   for (size_t i = 0; i < arr->n; i++) {
     const vtg_json_t *e = arr->items[i];
+    const vtg_json_t *off = vtg_json_get(e, "clock_offset_s");
     int conn = json_true(e, "connected");
     int impaired = json_true(e, "impaired"), suspect = json_true(e, "suspect");
     char buf[64];
@@ -663,8 +665,15 @@ static int cmd_agents(const cli_opts_t *o) {
     table_set(&t, r, 6, buf, NULL);
     fmt_time(vtg_json_get_str(e, "last_seen", NULL), now, 0, buf, sizeof buf);
     table_set(&t, r, 7, buf, NULL);
-    table_set(&t, r, 8, vtg_json_get_str(e, "version", "-"), NULL);
-    table_set(&t, r, 9, vtg_json_get_str(e, "address", "-"), NULL);
+    /* The agent's clock minus ours and its uncertainty: "+20.001s ±0.3ms". */
+    if (off != NULL && off->type == VTG_JSON_NUMBER)
+      snprintf(buf, sizeof buf, "%+.3fs \u00b1%.2fms", off->number,
+               vtg_json_get_num(e, "clock_uncertainty_s", 0) * 1000.0);
+    else
+      snprintf(buf, sizeof buf, "-");
+    table_set(&t, r, 8, buf, NULL);
+    table_set(&t, r, 9, vtg_json_get_str(e, "version", "-"), NULL);
+    table_set(&t, r, 10, vtg_json_get_str(e, "address", "-"), NULL);
   }
   if (t.err == 0) table_print(&t, &st);
   ret = t.err ? EXIT_RUNTIME : EXIT_OK;

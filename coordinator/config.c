@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@
 static const char *const top_keys[] = {"listen",       "store",     "log_level",
                                        "heartbeat",    "idle_timeout", "max_frame",
                                        "detection",    "agents",    "services",
-                                       NULL};
+                                       "max_clock_offset", "result_log", "result_log_retention",
+                                       "result_log_max_bytes", NULL};
 static const char *const listen_keys[] = {"agents", "http", NULL};
 static const char *const detect_keys[] = {"fail_threshold", "recover_threshold",
                                           "min_regions",    "merge_gap",
@@ -32,9 +34,11 @@ static const char *const detect_keys[] = {"fail_threshold", "recover_threshold",
                                           NULL};
 static const char *const registry_keys[] = {"id", "region", "country", "lat", "lon", NULL};
 static const char *const service_keys[] = {"name", "endpoints", NULL};
-static const char *const endpoint_keys[] = {"check",   "kind",   "url",    "method",
-                                            "interval", "timeout", "accept", "max_latency",
-                                            "regions", NULL};
+static const char *const endpoint_keys[] = {
+    "check",      "kind",   "url",    "method",   "interval", "timeout",
+    "accept",     "max_latency",      "regions",  "type",     "headers",
+    "body",       "follow_redirects", "body_regex", "target", "name",
+    "record",     "expect", "resolver", "min_days_left", "ip_version", NULL};
 static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
                                       "PATCH", NULL};
 
@@ -307,12 +311,365 @@ static int get_regions(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *c
   return 0;
 }
 
+/* ------------------------------------------------------------ check types */
+
+#define T_HTTP (1u << VTG_CHECK_TYPE_HTTP)
+#define T_TCP (1u << VTG_CHECK_TYPE_TCP)
+#define T_DNS (1u << VTG_CHECK_TYPE_DNS)
+#define T_TLS (1u << VTG_CHECK_TYPE_TLS)
+#define MAX_HEADERS 64
+#define MAX_HEADER_LEN 8192
+#define MAX_BODY_LEN (64 * 1024)
+#define MAX_REGEX_LEN 4096
+#define MAX_DNS_EXPECT 32
+
+static const char *const type_names[] = {"http", "tcp", "dns", "tls", NULL};
+static const char *const record_names[] = {"A", "AAAA", "CNAME", "MX", "TXT", "NS", NULL};
+
+/* Which endpoint keys belong to which check types; a key of another type
+ * is refused rather than silently ignored. Keys not listed apply to all. */
+static const struct {
+  const char *key;
+  unsigned types;
+} type_keys[] = {
+    {"url", T_HTTP | T_TLS},   {"method", T_HTTP},   {"accept", T_HTTP},
+    {"headers", T_HTTP},       {"body", T_HTTP},     {"follow_redirects", T_HTTP},
+    {"body_regex", T_HTTP},    {"target", T_TCP | T_TLS}, {"name", T_DNS},
+    {"record", T_DNS},         {"expect", T_DNS},    {"resolver", T_DNS},
+    {"min_days_left", T_TLS},
+    /* A DNS check's family is its record type (A or AAAA); the resolver's
+     * address fixes the transport. */
+    {"ip_version", T_HTTP | T_TCP | T_TLS},
+};
+
+static int word_index(const char *const *words, const char *w) {
+  for (int i = 0; words[i]; i++)
+    if (strcmp(words[i], w) == 0) return i;
+  return -1;
+}
+
+/* A DNS host name: 1-253 characters, labels of 1-63 letters, digits, '-'
+ * or '_', an optional final dot. */
+static int hostname_ok(const char *h) {
+  size_t n = strlen(h), label = 0;
+  if (n == 0 || n > 254 || (n == 254 && h[253] != '.') || h[0] == '.') return 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = h[i];
+    if (ch == '.') {
+      if (label == 0) return 0;
+      label = 0;
+      continue;
+    }
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '_'))
+      return 0;
+    if (++label > 63) return 0;
+  }
+  return 1;
+}
+
+/* "host:port" with a host name or IPv4 literal, or "[IPv6]:port"; port
+ * 1-65535. why gets the reason on failure. */
+static int target_ok(const char *t, const char **why) {
+  char host[256];
+  const char *colon;
+  size_t hlen;
+  int v6 = 0;
+  if (t[0] == '[') {
+    const char *rb = strchr(t, ']');
+    if (rb == NULL || rb[1] != ':') goto bad;
+    hlen = (size_t)(rb - t - 1);
+    if (hlen == 0 || hlen >= sizeof host) goto bad;
+    memcpy(host, t + 1, hlen);
+    colon = rb + 1;
+    v6 = 1;
+  } else {
+    colon = strrchr(t, ':');
+    if (colon == NULL || memchr(t, ':', (size_t)(colon - t)) != NULL) goto bad;
+    hlen = (size_t)(colon - t);
+    if (hlen == 0 || hlen >= sizeof host) goto bad;
+    memcpy(host, t, hlen);
+  }
+  host[hlen] = '\0';
+  struct in6_addr a6;
+  if (v6 ? inet_pton(AF_INET6, host, &a6) != 1 : !hostname_ok(host)) goto bad;
+  const char *p = colon + 1;
+  char *end;
+  errno = 0;
+  long port = strtol(p, &end, 10);
+  if (!(*p >= '0' && *p <= '9') || errno || *end != '\0' || port < 1 || port > 65535) goto bad;
+  return 1;
+bad:
+  *why = "expected host:port such as example.com:443, 192.0.2.1:25 or [2001:db8::1]:22";
+  return 0;
+}
+
+/* a + b + c in a new string (NULL when out of memory). */
+static char *str_cat3(const char *a, const char *b, const char *c) {
+  size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+  char *p = malloc(la + lb + lc + 1);
+  if (p == NULL) return NULL;
+  memcpy(p, a, la);
+  memcpy(p + la, b, lb);
+  memcpy(p + la + lb, c, lc + 1);
+  return p;
+}
+
+/* headers: {Name: value, ...} -> "Name: value" strings. Names are RFC 9110
+ * tokens; values hold no control characters (no header injection). */
+static int get_headers(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
+  const vtg_ynode_t *n = vtg_yconf_get(ep, "headers");
+  int err;
+  if (n == NULL) return 0;
+  if ((err = vtg_yconf_expect(c, n, VTG_YNODE_MAP))) return err;
+  if (n->n > MAX_HEADERS) return vtg_yconf_error(c, n, "at most %d headers", MAX_HEADERS);
+  ch->headers = calloc(n->n ? n->n : 1, sizeof *ch->headers);
+  if (ch->headers == NULL) return VTG_ENOMEM;
+  for (size_t i = 0; i < n->n; i++) {
+    const char *k = n->keys[i];
+    const vtg_ynode_t *v = n->items[i];
+    if (k[0] == '\0' || strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789!#$%&'*+-.^_`|~") != strlen(k))
+      return vtg_yconf_error_at(c, n->key_lines[i], n->key_cols[i],
+                                "header name '%s' is not a valid HTTP token", k);
+    if (v->kind != VTG_YNODE_SCALAR)
+      return vtg_yconf_error(c, v, "header '%s' must have a string value", k);
+    for (const char *p = v->scalar; *p; p++)
+      if ((unsigned char)*p < ' ' && *p != '\t')
+        return vtg_yconf_error(c, v, "header '%s' holds a control character", k);
+    if (strlen(k) + strlen(v->scalar) + 2 > MAX_HEADER_LEN)
+      return vtg_yconf_error(c, v, "header '%s' longer than %d bytes", k, MAX_HEADER_LEN);
+    if ((ch->headers[i] = str_cat3(k, ": ", v->scalar)) == NULL) return VTG_ENOMEM;
+    ch->n_headers++;
+  }
+  return 0;
+}
+
+/* The HTTP fields: url, method, headers, body, redirects, body regex. */
+static int parse_http(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
+  int err;
+  const char *why = NULL;
+  if ((err = vtg_yconf_str(c, ep, "url", 1, &ch->url))) return err;
+  if (!url_ok(ch->url, &why)) return vtg_yconf_error(c, vtg_yconf_get(ep, "url"), "%s", why);
+  if ((err = vtg_yconf_str(c, ep, "method", 0, &ch->method))) return err;
+  if (ch->method == NULL) {
+    if ((ch->method = xstrdup("GET")) == NULL) return VTG_ENOMEM;
+  } else if (word_index(methods, ch->method) < 0) {
+    return vtg_yconf_error(c, vtg_yconf_get(ep, "method"),
+                           "unknown method '%s' (expected GET, HEAD, POST, PUT, DELETE, "
+                           "OPTIONS or PATCH)",
+                           ch->method);
+  }
+  if ((err = get_headers(c, ep, ch))) return err;
+  if ((err = vtg_yconf_str(c, ep, "body", 0, &ch->body))) return err;
+  if (ch->body != NULL) {
+    const vtg_ynode_t *b = vtg_yconf_get(ep, "body");
+    if (strlen(ch->body) > MAX_BODY_LEN)
+      return vtg_yconf_error(c, b, "body longer than %d bytes", MAX_BODY_LEN);
+    if (strcmp(ch->method, "GET") == 0 || strcmp(ch->method, "HEAD") == 0)
+      return vtg_yconf_error(c, b, "a body needs a method such as POST or PUT (method is %s)",
+                             ch->method);
+  }
+  if ((err = vtg_yconf_bool(c, ep, "follow_redirects", 0, &ch->follow_redirects))) return err;
+  if ((err = vtg_yconf_str(c, ep, "body_regex", 0, &ch->body_regex))) return err;
+  if (ch->body_regex != NULL) {
+    const vtg_ynode_t *r = vtg_yconf_get(ep, "body_regex");
+    regex_t re;
+    char msg[200];
+    if (strlen(ch->body_regex) > MAX_REGEX_LEN)
+      return vtg_yconf_error(c, r, "body_regex longer than %d characters", MAX_REGEX_LEN);
+    if (strcmp(ch->method, "HEAD") == 0)
+      return vtg_yconf_error(c, r, "body_regex with method HEAD: there is no body to match");
+    /* The agent compiles it the same way: a regex refused here would be
+     * refused there too. REG_NEWLINE gives grep's line semantics: '^' and
+     * '$' match at each line of the body, so "^ok$" matches "ok\n". */
+    int rc = regcomp(&re, ch->body_regex, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
+    if (rc != 0) {
+      regerror(rc, &re, msg, sizeof msg);
+      return vtg_yconf_error(c, r, "invalid body_regex '%s': %s", ch->body_regex, msg);
+    }
+    regfree(&re);
+  }
+  return 0;
+}
+
+/* "ip", "ip:port", "[v6]:port" or a bare IPv6 literal -> "ip:port" or
+ * "[v6]:port" (c-ares' server list syntax); NULL on a malformed value. */
+static char *canon_resolver(const char *r) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  struct sockaddr_storage ss;
+  if (inet_pton(AF_INET, r, &a4) == 1) return str_cat3(r, ":53", "");
+  if (inet_pton(AF_INET6, r, &a6) == 1) return str_cat3("[", r, "]:53");
+  if (vtg_config_parse_addr(r, &ss) != 0) return NULL;
+  if (ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_port == 0) return NULL;
+  if (ss.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&ss)->sin6_port == 0) return NULL;
+  return xstrdup(r);
+}
+
+/* An expected DNS answer in the form the agent compares: addresses in
+ * inet_ntop's canonical form, names as written (compared without case and
+ * final dot), TXT verbatim. */
+static int get_dns_expect(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
+  const vtg_ynode_t *n = vtg_yconf_get(ep, "expect");
+  int err;
+  if (n == NULL) return 0;
+  if ((err = vtg_yconf_expect(c, n, VTG_YNODE_SEQ))) return err;
+  if (n->n == 0 || n->n > MAX_DNS_EXPECT)
+    return vtg_yconf_error(c, n, "'expect' must list 1 to %d answers", MAX_DNS_EXPECT);
+  ch->dns_expect = calloc(n->n, sizeof *ch->dns_expect);
+  if (ch->dns_expect == NULL) return VTG_ENOMEM;
+  for (size_t i = 0; i < n->n; i++) {
+    const vtg_ynode_t *it = n->items[i];
+    char buf[INET6_ADDRSTRLEN];
+    unsigned char addr[16];
+    const char *v;
+    if (it->kind != VTG_YNODE_SCALAR || it->scalar[0] == '\0' || strlen(it->scalar) > 255)
+      return vtg_yconf_error(c, it, "expected an answer of 1-255 characters");
+    v = it->scalar;
+    switch (ch->dns_record) {
+    case VTG_DNS_RECORD_A:
+    case VTG_DNS_RECORD_AAAA: {
+      int af = ch->dns_record == VTG_DNS_RECORD_A ? AF_INET : AF_INET6;
+      if (inet_pton(af, v, addr) != 1 || inet_ntop(af, addr, buf, sizeof buf) == NULL)
+        return vtg_yconf_error(c, it, "expected an IPv%d address for a %s record",
+                               af == AF_INET ? 4 : 6, record_names[ch->dns_record]);
+      v = buf;
+      break;
+    }
+    case VTG_DNS_RECORD_TXT:
+      break;
+    default:
+      if (!hostname_ok(v))
+        return vtg_yconf_error(c, it, "expected a host name for a %s record",
+                               record_names[ch->dns_record]);
+    }
+    if ((ch->dns_expect[i] = xstrdup(v)) == NULL) return VTG_ENOMEM;
+    ch->n_dns_expect++;
+  }
+  return 0;
+}
+
+static int parse_dns(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
+  int err;
+  char *rec = NULL, *res = NULL;
+  if ((err = vtg_yconf_str(c, ep, "name", 1, &ch->dns_name))) return err;
+  if (!hostname_ok(ch->dns_name))
+    return vtg_yconf_error(c, vtg_yconf_get(ep, "name"), "'%s' is not a valid DNS name",
+                           ch->dns_name);
+  if ((err = vtg_yconf_str(c, ep, "record", 0, &rec))) return err;
+  if (rec != NULL) {
+    int r = word_index(record_names, rec);
+    free(rec);
+    if (r < 0)
+      return vtg_yconf_error(c, vtg_yconf_get(ep, "record"),
+                             "unknown record type (expected A, AAAA, CNAME, MX, TXT or NS)");
+    ch->dns_record = r;
+  }
+  if ((err = get_dns_expect(c, ep, ch))) return err;
+  if ((err = vtg_yconf_str(c, ep, "resolver", 0, &res))) return err;
+  if (res != NULL) {
+    ch->dns_resolver = canon_resolver(res);
+    free(res);
+    if (ch->dns_resolver == NULL)
+      return vtg_yconf_error(c, vtg_yconf_get(ep, "resolver"),
+                             "expected an IP address with an optional port, such as 192.0.2.53, "
+                             "192.0.2.53:5353 or [2001:db8::53]:53");
+  }
+  /* The display URL, RFC 4501 style. */
+  char what[300];
+  snprintf(what, sizeof what, "%s?type=%s", ch->dns_name, record_names[ch->dns_record]);
+  if (ch->dns_resolver == NULL) {
+    ch->url = str_cat3("dns:", what, "");
+  } else {
+    char *head = str_cat3("dns://", ch->dns_resolver, "/");
+    ch->url = head ? str_cat3(head, what, "") : NULL;
+    free(head);
+  }
+  return ch->url ? 0 : VTG_ENOMEM;
+}
+
+static int parse_tcp(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
+  int err;
+  const char *why = NULL;
+  if ((err = vtg_yconf_str(c, ep, "target", 1, &ch->target))) return err;
+  if (!target_ok(ch->target, &why))
+    return vtg_yconf_error(c, vtg_yconf_get(ep, "target"), "%s", why);
+  ch->url = str_cat3("tcp://", ch->target, "");
+  return ch->url ? 0 : VTG_ENOMEM;
+}
+
+/* TLS: `url: https://...` or `target: host:port` (then probed as
+ * https://host:port/); the handshake is verified and the leaf's expiry
+ * compared with min_days_left. */
+static int parse_tls(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
+  int err;
+  int64_t days = VTG_CHECK_TLS_MIN_DAYS_DEFAULT;
+  const char *why = NULL;
+  const vtg_ynode_t *u = vtg_yconf_get(ep, "url"), *t = vtg_yconf_get(ep, "target");
+  if ((u == NULL) == (t == NULL))
+    return vtg_yconf_error(c, ep, "a tls check needs exactly one of 'url' (https://...) or "
+                                  "'target' (host:port)");
+  if (u != NULL) {
+    if ((err = vtg_yconf_str(c, ep, "url", 1, &ch->url))) return err;
+    if (strncmp(ch->url, "https://", 8) != 0)
+      return vtg_yconf_error(c, u, "a tls check's url must start with https://");
+    if (!url_ok(ch->url, &why)) return vtg_yconf_error(c, u, "%s", why);
+  } else {
+    if ((err = vtg_yconf_str(c, ep, "target", 1, &ch->target))) return err;
+    if (!target_ok(ch->target, &why)) return vtg_yconf_error(c, t, "%s", why);
+    if ((ch->url = str_cat3("https://", ch->target, "/")) == NULL) return VTG_ENOMEM;
+  }
+  if ((err = vtg_yconf_int(c, ep, "min_days_left", 0, 0, 3650, &days))) return err;
+  ch->min_days_left = (uint32_t)days;
+  return 0;
+}
+
+/* type, ip_version, the per-type keys, and a display url for every type. */
+static int parse_type_fields(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
+  int err;
+  char *type = NULL;
+  const vtg_ynode_t *ipv;
+  if ((err = vtg_yconf_str(c, ep, "type", 0, &type))) return err;
+  if (type != NULL) {
+    ch->type = word_index(type_names, type);
+    free(type);
+    if (ch->type < 0)
+      return vtg_yconf_error(c, vtg_yconf_get(ep, "type"),
+                             "unknown check type (expected http, tcp, dns or tls)");
+  }
+  for (size_t i = 0; i < sizeof type_keys / sizeof type_keys[0]; i++) {
+    if (type_keys[i].types & (1u << ch->type)) continue;
+    for (size_t k = 0; k < ep->n; k++)
+      if (strcmp(ep->keys[k], type_keys[i].key) == 0)
+        return vtg_yconf_error_at(c, ep->key_lines[k], ep->key_cols[k],
+                                  "'%s' does not apply to a %s check", type_keys[i].key,
+                                  type_names[ch->type]);
+  }
+  if ((ipv = vtg_yconf_get(ep, "ip_version")) != NULL) {
+    if (ipv->kind != VTG_YNODE_SCALAR ||
+        (strcmp(ipv->scalar, "4") != 0 && strcmp(ipv->scalar, "6") != 0 &&
+         strcmp(ipv->scalar, "any") != 0))
+      return vtg_yconf_error(c, ipv, "ip_version must be 4, 6 or any");
+    ch->ip_version = ipv->scalar[0] == '4' ? 4 : ipv->scalar[0] == '6' ? 6 : 0;
+  }
+  switch (ch->type) {
+  case VTG_CHECK_TYPE_TCP: err = parse_tcp(c, ep, ch); break;
+  case VTG_CHECK_TYPE_DNS: err = parse_dns(c, ep, ch); break;
+  case VTG_CHECK_TYPE_TLS: err = parse_tls(c, ep, ch); break;
+  default: return parse_http(c, ep, ch);
+  }
+  if (err) return err;
+  /* Only HTTP has a method; "" keeps the API and wire free of a fake GET. */
+  if ((ch->method = xstrdup("")) == NULL) return VTG_ENOMEM;
+  return 0;
+}
+
 /* One endpoint of service svc. ch is zeroed and owned by the config, so
  * partially filled fields are freed with it on error. */
 static int parse_endpoint(vtg_yconf_t *c, const vtg_ynode_t *ep, const char *svc,
                           vtg_check_cfg_t *ch) {
   int err;
-  char *url = NULL;
   if ((err = vtg_yconf_expect(c, ep, VTG_YNODE_MAP))) return err;
   if ((err = vtg_yconf_check_keys(c, ep, endpoint_keys))) return err;
   ch->line = ep->line;
@@ -322,24 +679,7 @@ static int parse_endpoint(vtg_yconf_t *c, const vtg_ynode_t *ep, const char *svc
   if ((err = get_name(c, ep, "kind", 0, 1, &ch->kind))) return err;
   if (ch->kind == NULL && (ch->kind = xstrdup("web")) == NULL) return VTG_ENOMEM;
 
-  if ((err = vtg_yconf_str(c, ep, "url", 1, &url))) return err;
-  ch->url = url;
-  const char *why = NULL;
-  if (!url_ok(url, &why)) return vtg_yconf_error(c, vtg_yconf_get(ep, "url"), "%s", why);
-
-  if ((err = vtg_yconf_str(c, ep, "method", 0, &ch->method))) return err;
-  if (ch->method == NULL) {
-    if ((ch->method = xstrdup("GET")) == NULL) return VTG_ENOMEM;
-  } else {
-    size_t i;
-    for (i = 0; methods[i]; i++)
-      if (strcmp(methods[i], ch->method) == 0) break;
-    if (methods[i] == NULL)
-      return vtg_yconf_error(c, vtg_yconf_get(ep, "method"),
-                             "unknown method '%s' (expected GET, HEAD, POST, PUT, DELETE, "
-                             "OPTIONS or PATCH)",
-                             ch->method);
-  }
+  if ((err = parse_type_fields(c, ep, ch))) return err;
 
   ch->interval_us = 30 * US_PER_S;
   if ((err = vtg_yconf_duration(c, ep, "interval", 0, 100 * US_PER_MS, MAX_DURATION_US,
@@ -490,6 +830,50 @@ static int parse_detection(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_detect_c
   return 0;
 }
 
+/* "1073741824", "512MiB", "1GiB", "10GB" ... -> bytes; 0 on a malformed
+ * value. Binary (KiB, MiB, GiB, TiB) and decimal (kB, MB, GB, TB) units. */
+static uint64_t parse_size(const char *s) {
+  static const struct { const char *unit; uint64_t mul; } units[] = {
+      {"", 1},        {"B", 1},          {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
+      {"GiB", 1ull << 30}, {"TiB", 1ull << 40}, {"kB", 1000ull},  {"KB", 1000ull},
+      {"MB", 1000000ull}, {"GB", 1000000000ull}, {"TB", 1000000000000ull}};
+  char *end;
+  if (s[0] < '0' || s[0] > '9') return 0;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno != 0 || v == 0) return 0;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (strcmp(end, units[i].unit) != 0) continue;
+    if (v > UINT64_MAX / units[i].mul) return 0;
+    return (uint64_t)v * units[i].mul;
+  }
+  return 0;
+}
+
+/* result_log (a directory), result_log_retention (a duration, 1m..365d),
+ * result_log_max_bytes (a size, at least 1 MiB). */
+static int parse_result_log(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_coord_config_t *cfg) {
+  int err;
+  const vtg_ynode_t *n;
+  if ((err = get_name(c, root, "result_log", 0, 0, &cfg->result_log_dir))) return err;
+  if ((err = vtg_yconf_duration(c, root, "result_log_retention", 0, 60 * US_PER_S,
+                                365 * 24 * 3600 * US_PER_S, &cfg->result_log_retention_us)))
+    return err;
+  if ((n = vtg_yconf_get(root, "result_log_max_bytes")) != NULL) {
+    if ((err = vtg_yconf_expect(c, n, VTG_YNODE_SCALAR))) return err;
+    uint64_t v = parse_size(n->scalar);
+    if (v == 0)
+      return vtg_yconf_error(c, n,
+                             "result_log_max_bytes: expected a size such as 1GiB, 512MiB or a "
+                             "number of bytes, not '%s'",
+                             n->scalar);
+    if (v < (1ull << 20))
+      return vtg_yconf_error(c, n, "result_log_max_bytes must be at least 1MiB");
+    cfg->result_log_max_bytes = v;
+  }
+  return 0;
+}
+
 /* Walks the whole tree; the first error wins (kept in c->err). */
 static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
   int err;
@@ -497,12 +881,15 @@ static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
   int64_t max_frame = VTG_CONFIG_DEFAULT_MAX_FRAME;
 
   cfg->heartbeat_us = 5 * US_PER_S;
+  cfg->max_clock_offset_us = 2 * US_PER_S;
   cfg->detect.fail_threshold = 2;
   cfg->detect.recover_threshold = 2;
   cfg->detect.min_regions = 2;
   cfg->detect.merge_gap_us = 5 * 60 * US_PER_S;
   cfg->detect.settle_us = 0;
   cfg->detect.lateness_us = 10 * US_PER_S;
+  cfg->result_log_retention_us = 24 * 3600 * US_PER_S;
+  cfg->result_log_max_bytes = 1ull << 30;
 
   if (root != NULL) {
     if ((err = vtg_yconf_expect(c, root, VTG_YNODE_MAP))) return err;
@@ -515,6 +902,7 @@ static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
       if ((err = get_listen(c, l, "http", &cfg->http_listen))) return err;
     }
     if ((err = get_name(c, root, "store", 0, 0, &cfg->store_path))) return err;
+    if ((err = parse_result_log(c, root, cfg))) return err;
     if ((err = vtg_yconf_str(c, root, "log_level", 0, &cfg->log_level))) return err;
     if (cfg->log_level) {
       enum vtg_log_level lv;
@@ -535,6 +923,9 @@ static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
                              "idle_timeout must be longer than the heartbeat (%lldms)",
                              (long long)(cfg->heartbeat_us / US_PER_MS));
     if ((err = vtg_yconf_int(c, root, "max_frame", 0, 1024, 64 << 20, &max_frame))) return err;
+    if ((err = vtg_yconf_duration(c, root, "max_clock_offset", 0, 0, MAX_DURATION_US,
+                                  &cfg->max_clock_offset_us)))
+      return err;
     if ((err = parse_detection(c, root, &cfg->detect))) return err;
     if ((err = parse_registry(c, root, cfg))) return err;
     if ((err = parse_services(c, root, cfg))) return err;
@@ -545,6 +936,12 @@ static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
   if (!cfg->agent_listen && !(cfg->agent_listen = xstrdup("127.0.0.1:7300"))) return VTG_ENOMEM;
   if (!cfg->http_listen && !(cfg->http_listen = xstrdup("127.0.0.1:7380"))) return VTG_ENOMEM;
   if (!cfg->store_path && !(cfg->store_path = xstrdup("./vantage.db"))) return VTG_ENOMEM;
+  if (!cfg->result_log_dir) {
+    /* Next to the store: one place to back up, one disk to size. */
+    size_t n = strlen(cfg->store_path) + sizeof ".results";
+    if (!(cfg->result_log_dir = malloc(n))) return VTG_ENOMEM;
+    snprintf(cfg->result_log_dir, n, "%s.results", cfg->store_path);
+  }
   if (!cfg->log_level && !(cfg->log_level = xstrdup("info"))) return VTG_ENOMEM;
   return 0;
 }
@@ -595,6 +992,7 @@ void vtg_config_free(vtg_coord_config_t *c) {
   free(c->agent_listen);
   free(c->http_listen);
   free(c->store_path);
+  free(c->result_log_dir);
   free(c->log_level);
   for (size_t i = 0; i < c->n_checks; i++) {
     vtg_check_cfg_t *ch = &c->checks[i];
@@ -606,6 +1004,15 @@ void vtg_config_free(vtg_coord_config_t *c) {
     free(ch->accept);
     for (size_t j = 0; j < ch->n_regions; j++) free(ch->regions[j]);
     free(ch->regions);
+    for (size_t j = 0; j < ch->n_headers; j++) free(ch->headers[j]);
+    free(ch->headers);
+    free(ch->body);
+    free(ch->body_regex);
+    free(ch->target);
+    free(ch->dns_name);
+    for (size_t j = 0; j < ch->n_dns_expect; j++) free(ch->dns_expect[j]);
+    free(ch->dns_expect);
+    free(ch->dns_resolver);
   }
   free(c->checks);
   for (size_t i = 0; i < c->n_services; i++) free(c->services[i]);

@@ -29,7 +29,32 @@ typedef struct vtg_check_cfg_s {
   char **regions;          /* region selector: only agents of these regions run it; empty = all */
   size_t n_regions;
   int line;                /* where it is defined, for messages */
+  /* Check types (issue 3). For non-HTTP types `url` is a canonical display
+   * form ("tcp://host:port", "dns:name?type=A", "https://host:port/") so the
+   * API, store and page need no per-type code. */
+  int type;                /* VTG_CHECK_TYPE_* (the values of proto CheckType) */
+  char **headers;          /* HTTP: "Name: value" */
+  size_t n_headers;
+  char *body;              /* HTTP: request body, NULL = none */
+  int follow_redirects;    /* HTTP: default 0 */
+  char *body_regex;        /* HTTP: POSIX ERE, compiled once at load to validate it */
+  char *target;            /* TCP: "host:port" */
+  char *dns_name;          /* DNS */
+  int dns_record;          /* DNS: VTG_DNS_RECORD_* (the values of proto DnsRecord) */
+  char **dns_expect;       /* DNS: answers that must all be present */
+  size_t n_dns_expect;
+  char *dns_resolver;      /* DNS: "ip:port" / "[v6]:port", NULL = system resolver */
+  uint32_t min_days_left;  /* TLS: alert threshold, default 14 */
+  int ip_version;          /* 0 = any, 4, 6 */
 } vtg_check_cfg_t;
+
+/* Endpoint `type:` values; numerically equal to proto CheckType. */
+enum { VTG_CHECK_TYPE_HTTP = 0, VTG_CHECK_TYPE_TCP = 1, VTG_CHECK_TYPE_DNS = 2,
+       VTG_CHECK_TYPE_TLS = 3 };
+/* DNS `record:` values; numerically equal to proto DnsRecord. */
+enum { VTG_DNS_RECORD_A = 0, VTG_DNS_RECORD_AAAA, VTG_DNS_RECORD_CNAME, VTG_DNS_RECORD_MX,
+       VTG_DNS_RECORD_TXT, VTG_DNS_RECORD_NS };
+#define VTG_CHECK_TLS_MIN_DAYS_DEFAULT 14
 
 typedef struct vtg_detect_cfg_s {
   int64_t fail_threshold;    /* default 2 */
@@ -50,8 +75,12 @@ typedef struct vtg_coord_config_s {
   char *agent_listen;      /* "HOST:PORT", default 127.0.0.1:7300 */
   char *http_listen;       /* "HOST:PORT", default 127.0.0.1:7380 */
   char *store_path;        /* SQLite file, default ./vantage.db */
+  char *result_log_dir;    /* durable result log (resultlog.h), default "<store>.results" */
+  int64_t result_log_retention_us; /* segments older than this go; default 24h */
+  uint64_t result_log_max_bytes;   /* and the oldest while the log is larger; default 1 GiB */
   int64_t heartbeat_us;    /* default 5s */
   int64_t idle_timeout_us; /* default 3 heartbeats */
+  int64_t max_clock_offset_us; /* warn when an agent's clock is off by more; default 2s, 0 = never */
   uint32_t max_frame;      /* default 1 MiB */
   char *log_level;         /* default "info" */
   vtg_detect_cfg_t detect;

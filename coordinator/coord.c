@@ -17,6 +17,8 @@
 
 #include "http.h"
 #include "incident.h"
+#include "ingest.h"
+#include "resultlog.h"
 #include "server.h"
 #include "vtg/buf.h"
 #include "vtg/clock.h"
@@ -252,6 +254,13 @@ out:
 
 /* ---- watermark ---- */
 
+/* How long after a restart the watermark waits for agents known from the
+ * result log (at least; 3 x lateness when that is longer). */
+#define RESUME_GRACE_MIN_US (45LL * 1000000)
+/* Agents whose last logged result is older than this at start-up are not
+ * waited for. */
+#define RESUME_RECENT_US (15LL * 60 * 1000000)
+
 /* Event time up to which results are complete: the slowest live agent's
  * own watermark. Live = connected, has sent a batch, and its last batch is
  * at most `lateness` old (a silent agent must not stall everyone). Never
@@ -262,8 +271,18 @@ out:
 static int64_t compute_watermark(const vtg_coord_t *c, int64_t now) {
   int64_t lateness = c->cfg.detect.lateness_us, wm = INT64_MAX;
   int any = 0;
+  int64_t grace = 3 * lateness > RESUME_GRACE_MIN_US ? 3 * lateness : RESUME_GRACE_MIN_US;
   for (size_t i = 0; i < c->n_agents; i++) {
     const vtg_agent_t *a = c->agents[i];
+    if (a->resume_hold_us > 0 && a->last_batch_us == 0 && now - c->started_us < grace) {
+      /* Known from the result log and not back since the restart: its
+       * spool holds what it probed while we were away, so event time
+       * waits at its last logged probe (agents come back with a backoff
+       * of up to 30 s), for at most the grace period. */
+      if (a->resume_hold_us < wm) wm = a->resume_hold_us;
+      any = 1;
+      continue;
+    }
     if (!a->connected || a->last_batch_us == 0 || a->complete_before_us <= 0) continue;
     if (now - a->last_batch_us > lateness) continue;
     if (a->complete_before_us < wm) wm = a->complete_before_us;
@@ -314,6 +333,10 @@ static void coord_reload(vtg_coord_t *c) {
     VTG_WARN("reload: listen addresses change only on restart");
   if (str_differs(nc.store_path, c->cfg.store_path))
     VTG_WARN("reload: the store path changes only on restart");
+  if (str_differs(nc.result_log_dir, c->cfg.result_log_dir) ||
+      nc.result_log_retention_us != c->cfg.result_log_retention_us ||
+      nc.result_log_max_bytes != c->cfg.result_log_max_bytes)
+    VTG_WARN("reload: result_log settings change only on restart");
   if (str_differs(nc.log_level, c->cfg.log_level))
     VTG_WARN("reload: log_level changes only on restart");
   if (memcmp(&nc.detect, &c->cfg.detect, sizeof nc.detect) != 0)
@@ -361,6 +384,9 @@ static void coord_stop(vtg_coord_t *c) {
   c->server = NULL;
   if (c->http) vtg_http_stop(c->http);
   c->http = NULL;
+  /* After the server: no more appends. What is pending is still written. */
+  vtg_resultlog_close(c->rlog);
+  c->rlog = NULL;
   /* The handles are embedded in c, which outlives the loop run; no close
    * callback is needed to free them. */
   if (c->detect_timer.loop) uv_close((uv_handle_t *)&c->detect_timer, NULL);
@@ -387,6 +413,7 @@ static int start_signal(vtg_coord_t *c, uv_signal_t *s, int signum) {
 }
 
 static void coord_free(vtg_coord_t *c) {
+  vtg_ingest_free(c);
   vtg_detect_free(c->detect);
   vtg_store_close(c->store);
   for (size_t i = 0; i < c->n_agents; i++) agent_free(c->agents[i]);
@@ -399,6 +426,69 @@ static void coord_free(vtg_coord_t *c) {
   free(c->config_path);
   free(c->log_level_override);
   free(c);
+}
+
+/* ---- result log ---- */
+
+typedef struct replay_s {
+  vtg_coord_t *c;
+  int64_t since_us;
+  vtg_arena_t arena;
+} replay_t;
+
+static int replay_one(void *ctx, const vtg_resultlog_rec_t *rec) {
+  replay_t *r = ctx;
+  return vtg_ingest_replay(r->c, rec, r->since_us, &r->arena);
+}
+
+/* Start-up, before any agent is accepted: the log's tail (the detector's
+ * retention, RESTORE_WINDOW_US) goes back into the detector in the order
+ * it arrived (per agent that is sequence order), every agent's epoch and
+ * acknowledged sequence are restored (Welcome tells the truth after a
+ * restart and replays are not counted twice), then the log is opened for
+ * appending. Damaged records are skipped and counted. Returns 0 or -1
+ * (logged). */
+static int resultlog_start(vtg_coord_t *c) {
+  vtg_resultlog_scan_stats_t st;
+  int64_t t0 = vtg_clock_mono_us(), now = vtg_clock_wall_us();
+  replay_t r = {.c = c, .since_us = now - RESTORE_WINDOW_US};
+  vtg_arena_init(&r.arena, 64u << 20);
+  int err = vtg_resultlog_scan(c->cfg.result_log_dir, replay_one, &r, &st);
+  vtg_arena_free(&r.arena);
+  if (err) {
+    VTG_ERROR("result log %s: cannot read it back: %s", c->cfg.result_log_dir, vtg_strerror(err));
+    return -1;
+  }
+  c->log_corrupt_total = st.corrupt;
+  c->log_truncated_total = st.truncated;
+  size_t waiting = 0;
+  for (size_t i = 0; i < c->n_agents; i++) {
+    vtg_agent_t *a = c->agents[i];
+    if (a->resume_hold_us > 0 && a->resume_hold_us < now - RESUME_RECENT_US) a->resume_hold_us = 0;
+    if (a->resume_hold_us > 0) waiting++;
+  }
+  if (st.records > 0 || st.corrupt > 0 || st.truncated > 0)
+    VTG_INFO("result log %s: %" PRIu64 " records in %" PRIu64 " segments (%" PRIu64
+             " bytes), %" PRIu64 " replayed into the detector, %zu agents restored (%zu recently "
+             "active, waited for), %" PRIu64 " damaged stretches and %" PRIu64
+             " torn tails skipped, %.1f ms",
+             c->cfg.result_log_dir, st.records, st.segments, st.bytes, c->replayed_total,
+             c->n_agents, waiting, st.corrupt, st.truncated,
+             (double)(vtg_clock_mono_us() - t0) / 1000.0);
+  if (st.corrupt > 0 || st.truncated > 0)
+    VTG_WARN("result log %s: %" PRIu64 " damaged stretches and %" PRIu64
+             " torn segment tails were skipped",
+             c->cfg.result_log_dir, st.corrupt, st.truncated);
+  vtg_resultlog_opts_t o = {
+      .dir = c->cfg.result_log_dir,
+      .retention_us = c->cfg.result_log_retention_us,
+      .max_bytes = c->cfg.result_log_max_bytes,
+  };
+  if ((err = vtg_resultlog_open(c->loop, &o, vtg_ingest_durable, c, &c->rlog)) != 0) {
+    VTG_ERROR("result log %s: cannot open it: %s", c->cfg.result_log_dir, vtg_strerror(err));
+    return -1;
+  }
+  return 0;
 }
 
 /* Everything after the config is loaded. Returns 0 when the daemon ran
@@ -438,6 +528,8 @@ static int coord_start(vtg_coord_t *c) {
     VTG_ERROR("store: cannot read recent incidents: %s", vtg_strerror(err));
     return 1;
   }
+
+  if (resultlog_start(c) != 0) return 1;
 
   c->started_us = vtg_clock_wall_us();
   c->watermark_us = VTG_TIME_NONE;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "clocksync.h"
 #include "config.h"
 #include "detect.h"
 #include "store.h"
@@ -15,6 +16,8 @@
 struct vtg_session_s;
 struct vtg_server_s;
 struct vtg_http_s;
+struct vtg_resultlog_s;
+struct vtg_ingest_pending_s;
 
 /* An agent the coordinator has seen since it started (connected or not). */
 typedef struct vtg_agent_s {
@@ -30,11 +33,23 @@ typedef struct vtg_agent_s {
   int64_t last_seen_us;       /* wall clock of the last frame */
   uint64_t epoch;             /* spool epoch of the current session */
   uint64_t acked_seq;         /* highest contiguous sequence stored for epoch */
-  int64_t complete_before_us; /* the agent's own watermark (its clock) */
+  int64_t complete_before_us; /* the agent's own watermark, corrected to our clock */
+  int64_t complete_before_raw_us; /* the same as the agent sent it (its clock) */
   uint64_t results_total;     /* results accepted */
   uint64_t duplicates_total;  /* results dropped as already seen */
+  /* The durable result log (resultlog.h; ingest.c): */
+  uint64_t durable_seq;       /* highest contiguous sequence of epoch durably logged: what is acked */
+  uint64_t results_stored;    /* its records in the result log: found at start + made durable since */
+  int64_t resume_hold_us;     /* after a restart, its last logged probe time: holds the watermark
+                                 until it is back (its spool has what we missed); 0 = none */
   int64_t last_batch_us;      /* wall clock when its last ResultBatch arrived; 0 = none yet */
   uint32_t checks_pushed;     /* checks in the CheckSet last pushed to it */
+  /* Clock correction (clocksync.h; ingest.c applies it): */
+  vtg_clocksync_t clock;      /* heartbeat round trips of the current session */
+  int clock_known;            /* an estimate exists (kept across reconnects) */
+  int64_t clock_offset_us;    /* agent clock minus ours; 0 until known */
+  int64_t clock_uncertainty_us; /* +- around clock_offset_us */
+  int clock_warned;           /* |offset| > max_clock_offset, warned once */
   struct vtg_session_s *session; /* NULL while disconnected */
 } vtg_agent_t;
 
@@ -68,6 +83,14 @@ typedef struct vtg_coord_s {
   uint64_t seq_gaps_total;       /* batches that skipped sequence numbers */
   uint64_t dropped_total;        /* results an agent's spool reported as discarded */
   uint64_t batches_total;
+  /* The durable result log; NULL without one (unit tests): then a batch is
+   * acknowledged as soon as it is ingested. */
+  struct vtg_resultlog_s *rlog;
+  struct vtg_ingest_pending_s *pending; /* FIFO of acks waiting for the disk (ingest.c) */
+  size_t pending_head, pending_len, pending_alloc;
+  uint64_t replayed_total;       /* results replayed from the log into the detector at start */
+  uint64_t log_corrupt_total;    /* damaged stretches skipped by the start-up scan */
+  uint64_t log_truncated_total;  /* torn segment tails skipped by the start-up scan */
 } vtg_coord_t;
 
 /* serve: loads the config, opens the store, starts listeners; runs until

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "incident.h"
+#include "resultlog.h"
 #include "vtg/buf.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
@@ -569,12 +570,28 @@ static int api_agents(const vtg_coord_t *c, vtg_buf_t *out) {
     vtg_json_int(&w, agent_check_count(c, a));
     vtg_json_key(&w, "results_total");
     vtg_json_int(&w, (int64_t)a->results_total);
+    /* Its records in the durable result log (across restarts, within the
+     * log's retention). */
+    vtg_json_key(&w, "results_stored");
+    vtg_json_int(&w, (int64_t)a->results_stored);
     vtg_json_key(&w, "impaired");
     vtg_json_bool(&w, as.impaired);
     vtg_json_key(&w, "suspect");
     vtg_json_bool(&w, as.suspect);
     vtg_json_key(&w, "checks_down");
     vtg_json_int(&w, as.checks_down);
+    /* Agent clock minus ours, as estimated from heartbeat round trips;
+     * null until the first one. */
+    vtg_json_key(&w, "clock_offset_s");
+    if (a->clock_known)
+      vtg_json_double(&w, (double)a->clock_offset_us / 1e6);
+    else
+      vtg_json_null(&w);
+    vtg_json_key(&w, "clock_uncertainty_s");
+    if (a->clock_known)
+      vtg_json_double(&w, (double)a->clock_uncertainty_us / 1e6);
+    else
+      vtg_json_null(&w);
     vtg_json_end_object(&w);
   }
   vtg_json_end_array(&w);
@@ -681,6 +698,34 @@ static int metrics_text(vtg_coord_t *c, vtg_buf_t *out) {
   err |= prom_label(out, VTG_VERSION);
   err |= vtg_buf_appends(out, "\"} 1\n");
 
+  if (c->rlog != NULL) {
+    vtg_resultlog_counters_t lc;
+    vtg_resultlog_counters(c->rlog, &lc);
+    err |= vtg_buf_printf(
+        out,
+        "# HELP vantage_resultlog_records_total Results made durable in the result log.\n"
+        "# TYPE vantage_resultlog_records_total counter\n"
+        "vantage_resultlog_records_total %" PRIu64 "\n"
+        "# HELP vantage_resultlog_bytes_total Bytes made durable in the result log.\n"
+        "# TYPE vantage_resultlog_bytes_total counter\n"
+        "vantage_resultlog_bytes_total %" PRIu64 "\n"
+        "# HELP vantage_resultlog_commits_total Group commits (one fsync each).\n"
+        "# TYPE vantage_resultlog_commits_total counter\n"
+        "vantage_resultlog_commits_total %" PRIu64 "\n"
+        "# HELP vantage_resultlog_write_errors_total Failed result log writes (retried).\n"
+        "# TYPE vantage_resultlog_write_errors_total counter\n"
+        "vantage_resultlog_write_errors_total %" PRIu64 "\n"
+        "# HELP vantage_resultlog_skipped_total Damaged records skipped at start-up.\n"
+        "# TYPE vantage_resultlog_skipped_total counter\n"
+        "vantage_resultlog_skipped_total{why=\"corrupt\"} %" PRIu64 "\n"
+        "vantage_resultlog_skipped_total{why=\"truncated\"} %" PRIu64 "\n"
+        "# HELP vantage_resultlog_replayed_total Results replayed into the detector at start-up.\n"
+        "# TYPE vantage_resultlog_replayed_total counter\n"
+        "vantage_resultlog_replayed_total %" PRIu64 "\n",
+        lc.records, lc.bytes, lc.commits, lc.write_errors, c->log_corrupt_total,
+        c->log_truncated_total, c->replayed_total);
+  }
+
   err |= vtg_buf_appends(out, "# HELP vantage_region_up Whether a region sees a check up "
                               "(degraded counts as up); absent while unknown.\n"
                               "# TYPE vantage_region_up gauge\n");
@@ -715,6 +760,17 @@ static int metrics_text(vtg_coord_t *c, vtg_buf_t *out) {
     err |= vtg_buf_appends(out, "\",region=\"");
     err |= prom_label(out, agents[i]->region);
     err |= vtg_buf_printf(out, "\"} %d\n", agents[i]->connected ? 1 : 0);
+  }
+  err |= vtg_buf_appends(out, "# HELP vantage_agent_clock_offset_seconds An agent's clock minus "
+                              "the coordinator's (absent until estimated).\n"
+                              "# TYPE vantage_agent_clock_offset_seconds gauge\n");
+  for (size_t i = 0; i < n_agents && err == 0; i++) {
+    if (!agents[i]->clock_known) continue;
+    err |= vtg_buf_appends(out, "vantage_agent_clock_offset_seconds{agent=\"");
+    err |= prom_label(out, agents[i]->id);
+    err |= vtg_buf_appends(out, "\",region=\"");
+    err |= prom_label(out, agents[i]->region);
+    err |= vtg_buf_printf(out, "\"} %.6f\n", (double)agents[i]->clock_offset_us / 1e6);
   }
 
   err |= vtg_buf_appends(out, "# HELP vantage_incident_open Open incidents per check.\n"

@@ -60,6 +60,8 @@ typedef struct vtg_session_s {
   int64_t next_hb_us;            /* monotonic */
   int64_t drain_deadline_us;     /* monotonic */
   int64_t peer_hb_sent_us;       /* the peer's clock in its last Heartbeat */
+  int64_t hb_sent_us;            /* our clock in our last Heartbeat not yet answered; 0 = none */
+  int peer_eof;                  /* the agent shut its side; we still owe it Acks */
   char peer[ADDR_LEN];
 } vtg_session_t;
 
@@ -285,6 +287,12 @@ static uint32_t phase_ms(const char *agent_id, const char *check, uint32_t inter
   return interval_ms ? (uint32_t)(h % interval_ms) : 0;
 }
 
+/* protobuf-c wants char * and "" for an absent string. */
+static char *str_or_empty(char *s) {
+  static char empty[1];
+  return s != NULL ? s : empty;
+}
+
 /* Sends the checks of the agent's region, each with its phase for it. */
 static int send_checkset(vtg_session_t *s) {
   vtg_coord_t *c = s->server->coord;
@@ -319,6 +327,21 @@ static int send_checkset(vtg_session_t *s) {
     m->timeout_ms = (uint32_t)(ch->timeout_us / 1000);
     m->max_latency_ms = (uint32_t)(ch->max_latency_us / 1000);
     m->phase_ms = phase_ms(a->id, ch->name, m->interval_ms);
+    /* Type-specific fields point into the config, which outlives the send. */
+    m->type = (Vantage__CheckType)ch->type;
+    m->headers = ch->headers;
+    m->n_headers = ch->n_headers;
+    m->body = str_or_empty(ch->body);
+    m->follow_redirects = ch->follow_redirects != 0;
+    m->body_regex = str_or_empty(ch->body_regex);
+    m->target = str_or_empty(ch->target);
+    m->dns_name = str_or_empty(ch->dns_name);
+    m->dns_record = (Vantage__DnsRecord)ch->dns_record;
+    m->dns_expect = ch->dns_expect;
+    m->n_dns_expect = ch->n_dns_expect;
+    m->dns_resolver = str_or_empty(ch->dns_resolver);
+    m->min_days_left = ch->min_days_left;
+    m->ip_version = (uint32_t)ch->ip_version;
     m->accept = &rptr[r];
     m->n_accept = ch->n_accept;
     for (size_t j = 0; j < ch->n_accept; j++, r++) {
@@ -351,10 +374,13 @@ out:
   return err;
 }
 
+/* Sends a heartbeat: ours (echo_us 0), whose answer is a clock sample, or
+ * the answer to the agent's (echo_us its sent_us). */
 static int send_heartbeat(vtg_session_t *s, int64_t echo_us) {
   Vantage__Heartbeat hb = VANTAGE__HEARTBEAT__INIT;
   hb.sent_us = vtg_clock_wall_us();
   hb.echo_us = echo_us;
+  if (echo_us == 0) s->hb_sent_us = hb.sent_us;
   Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
   env.msg_case = VANTAGE__ENVELOPE__MSG_HEARTBEAT;
   env.heartbeat = &hb;
@@ -460,6 +486,9 @@ static void handle_hello(vtg_session_t *s, const Vantage__Hello *h) {
   a->session = s;
   s->agent = a;
   s->state = S_READY;
+  /* Round trips of an earlier session may describe another clock (the
+   * agent restarted); the offset in effect stays until the first new one. */
+  vtg_clocksync_reset(&a->clock);
   vtg_ingest_session_start(c, a, h->spool_epoch);
   err = vtg_store_agent_upsert(c->store, a->id, a->region, a->country, a->lat, a->lon,
                                a->version, a->address, a->last_seen_us);
@@ -468,7 +497,9 @@ static void handle_hello(vtg_session_t *s, const Vantage__Hello *h) {
   Vantage__Welcome w = VANTAGE__WELCOME__INIT;
   w.protocol_version = VTG_PROTOCOL_VERSION;
   w.coordinator_version = (char *)VTG_VERSION;
-  w.acked_seq = a->acked_seq;
+  /* Only what is on disk: results still in the log's pending group come
+   * again and are dropped as duplicates, then acknowledged. */
+  w.acked_seq = a->durable_seq;
   w.heartbeat_ms = (uint32_t)(s->heartbeat_us / 1000);
   w.idle_timeout_ms = (uint32_t)(s->idle_us / 1000);
   Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
@@ -476,9 +507,12 @@ static void handle_hello(vtg_session_t *s, const Vantage__Hello *h) {
   env.welcome = &w;
   if (session_send(s, &env) != 0) return;
   if (send_checkset(s) != 0) return;
+  /* A heartbeat at once, so the agent's clock offset is known within one
+   * round trip instead of one heartbeat interval. */
+  if (send_heartbeat(s, 0) != 0) return;
   VTG_INFO("agent %s connected from %s (region %s, version %s, epoch %016" PRIx64
            ", acked %" PRIu64 ", %" PRIu32 " checks)",
-           a->id, s->peer, a->region, a->version[0] ? a->version : "?", a->epoch, a->acked_seq,
+           a->id, s->peer, a->region, a->version[0] ? a->version : "?", a->epoch, a->durable_seq,
            a->checks_pushed);
   s->next_hb_us = vtg_clock_mono_us() + s->heartbeat_us;
   session_arm(s);
@@ -487,7 +521,7 @@ static void handle_hello(vtg_session_t *s, const Vantage__Hello *h) {
 static void send_ack(vtg_session_t *s) {
   Vantage__Ack ack = VANTAGE__ACK__INIT;
   ack.spool_epoch = s->agent->epoch;
-  ack.seq = s->agent->acked_seq;
+  ack.seq = s->agent->durable_seq;
   Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
   env.msg_case = VANTAGE__ENVELOPE__MSG_ACK;
   env.ack = &ack;
@@ -508,28 +542,40 @@ static void dispatch(vtg_session_t *s, const Vantage__Envelope *env) {
     return;
   }
   switch (env->msg_case) {
-  case VANTAGE__ENVELOPE__MSG_RESULT_BATCH:
-    if (vtg_ingest_batch(c, s->agent, env->result_batch) != 0) {
+  case VANTAGE__ENVELOPE__MSG_RESULT_BATCH: {
+    /* The Ack follows from the ingest once the batch is durable. */
+    int err = vtg_ingest_batch(c, s->agent, env->result_batch);
+    if (err == VTG_EPROTO) {
       session_fail(s, VTG_EPROTO, "malformed ResultBatch: %zu results with first_seq %" PRIu64,
                    env->result_batch->n_results, env->result_batch->first_seq);
       return;
     }
-    send_ack(s);
+    if (err != 0)
+      session_fail(s, err, "the result log cannot take more results now (%s); send them again "
+                   "later", vtg_strerror(err));
     return;
+  }
   case VANTAGE__ENVELOPE__MSG_DROPPED:
     if (vtg_ingest_dropped(c, s->agent, env->dropped) != 0) {
       session_fail(s, VTG_EPROTO, "malformed Dropped: range %" PRIu64 "..%" PRIu64,
                    env->dropped->first_seq, env->dropped->last_seq);
       return;
     }
-    send_ack(s);
     return;
   case VANTAGE__ENVELOPE__MSG_HEARTBEAT:
     /* A heartbeat with echo_us set answers one of ours (its round trip is
-     * what clock correction will use) and is never answered: two peers
+     * a clock sample for the agent's offset) and is never answered: two peers
      * that answer answers bounce heartbeats forever. */
     s->peer_hb_sent_us = env->heartbeat->sent_us;
-    if (env->heartbeat->echo_us == 0) send_heartbeat(s, env->heartbeat->sent_us);
+    if (env->heartbeat->echo_us == 0) {
+      send_heartbeat(s, env->heartbeat->sent_us);
+    } else if (env->heartbeat->echo_us == s->hb_sent_us) {
+      /* Only the answer to our latest heartbeat, and only once: an echo
+       * we never sent would be a made-up round trip. */
+      s->hb_sent_us = 0;
+      vtg_ingest_clock_sample(c, s->agent, env->heartbeat->echo_us, env->heartbeat->sent_us,
+                              vtg_clock_wall_us());
+    }
     return;
   case VANTAGE__ENVELOPE__MSG_ERROR:
     goto peer_error;
@@ -576,6 +622,14 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   char b[160];
   if (n == 0) return;
   if (n < 0) {
+    if (n == UV_EOF && s->state == S_READY && s->agent &&
+        s->agent->durable_seq < s->agent->acked_seq) {
+      /* A stopping agent shuts its side and waits for the Acks of its
+       * last batches; they follow once the result log has them. */
+      s->peer_eof = 1;
+      uv_read_stop(st);
+      return;
+    }
     if (n == UV_EOF)
       VTG_DEBUG("%s closed the connection", who(s, b, sizeof b));
     else
@@ -759,6 +813,22 @@ void vtg_server_push_checksets(vtg_server_t *srv) {
     }
     send_checkset(s);
   }
+}
+
+void vtg_server_ack(vtg_agent_t *a) {
+  vtg_session_t *s = a->session;
+  if (s == NULL || s->state != S_READY || s->agent != a) return;
+  send_ack(s);
+  if (!s->peer_eof || a->durable_seq < a->acked_seq || s->state != S_READY) return;
+  /* Everything it sent is acknowledged: close once the Ack is written. */
+  session_detach(s, "closed by the agent");
+  s->state = S_DRAIN;
+  if (uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp, on_shutdown) != 0) {
+    session_close(s);
+    return;
+  }
+  s->drain_deadline_us = vtg_clock_mono_us() + DRAIN_TIMEOUT_US;
+  session_arm(s);
 }
 
 void vtg_server_stop(vtg_server_t *srv) {

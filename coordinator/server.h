@@ -14,5 +14,8 @@ int vtg_server_start(vtg_coord_t *c, const char *listen, vtg_server_t **out);
 /* Pushes a fresh CheckSet to every connected agent (after a reload). */
 void vtg_server_push_checksets(vtg_server_t *s);
 void vtg_server_stop(vtg_server_t *s);
+/* Sends Ack{a->epoch, a->durable_seq} on a's current session, if it has
+ * one that is ready (the ingest calls it when a batch is durable). */
+void vtg_server_ack(vtg_agent_t *a);
 
 #endif

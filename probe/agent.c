@@ -19,15 +19,11 @@ typedef struct check_s {
   vtg_sched_entry_t entry;
   uint32_t id;
   char *name;
-  char *url;
-  char *method;
+  vtg_check_spec_t *spec;    /* what to probe and how (a reference) */
   uint32_t interval_ms;
   uint32_t timeout_ms;
   uint32_t phase_ms;
-  uint32_t max_latency_ms;
-  vtg_status_range_t *accept;
-  size_t n_accept;
-  vtg_http_probe_t *probe;   /* the running probe, at most one */
+  vtg_probe_t *probe;        /* the running probe, at most one */
   uint64_t skipped;          /* turns skipped because the last probe still ran */
   int keep;                  /* scratch while a CheckSet is applied */
 } check_t;
@@ -39,10 +35,11 @@ struct vtg_agent_s {
   uv_signal_t sigint;
   vtg_sched_t sched;
   vtg_curl_uv_t cu;
+  vtg_check_env_t env;       /* what every probe may use */
   vtg_uplink_t up;
   check_t **checks;          /* sorted by id */
   size_t n_checks;
-  vtg_http_probe_t *inflight; /* probes running, including orphans */
+  vtg_probe_t *inflight;     /* probes running, including orphans */
   uint64_t checkset_version;
   uint64_t rng;
   int stopping;
@@ -54,9 +51,7 @@ struct vtg_agent_s {
 static void check_free(check_t *c) {
   if (c == NULL) return;
   free(c->name);
-  free(c->url);
-  free(c->method);
-  free(c->accept);
+  vtg_check_spec_unref(c->spec);
   free(c);
 }
 
@@ -91,22 +86,11 @@ static char *dup_str(const char *s) {
   return strdup(s ? s : "");
 }
 
-/* Refuses checks the agent cannot run; the reason goes to the log. */
+/* Refuses checks the agent cannot schedule; the reason goes to the log.
+ * What to probe is validated by vtg_check_spec_new. */
 static int check_valid(const Vantage__Check *m) {
   const char *why = NULL;
-  if (m->url == NULL || (strncasecmp(m->url, "http://", 7) != 0 &&
-                         strncasecmp(m->url, "https://", 8) != 0))
-    why = "url is not http(s)";
-  else if (strlen(m->url) > 8192)
-    why = "url longer than 8192";
-  else if (m->interval_ms < MIN_INTERVAL_MS)
-    why = "interval below 100 ms";
-  else if (m->method && strlen(m->method) > 32)
-    why = "method longer than 32";
-  else if (m->n_accept > 64)
-    why = "more than 64 accept ranges";
-  for (size_t i = 0; why == NULL && i < m->n_accept; i++)
-    if (m->accept[i]->lo > m->accept[i]->hi) why = "accept range with lo > hi";
+  if (m->interval_ms < MIN_INTERVAL_MS) why = "interval below 100 ms";
   if (why != NULL) {
     VTG_WARN("ignoring check %u (%s): %s", m->id, m->name ? m->name : "?", why);
     return 0;
@@ -114,51 +98,42 @@ static int check_valid(const Vantage__Check *m) {
   return 1;
 }
 
-/* Copies the definition of m into c (in place, keeping c's run state).
- * Returns 0 or VTG_ENOMEM (c then keeps its old definition). */
+/* Copies the definition of m into c (in place, keeping c's run state; a
+ * probe in flight keeps its own reference to the old spec). Returns 0,
+ * VTG_EINVAL (logged; c keeps its old definition) or VTG_ENOMEM. */
 static int check_set_def(vtg_agent_t *a, check_t *c, const Vantage__Check *m) {
-  char *name = dup_str(m->name), *url = dup_str(m->url);
-  char *method = dup_str(m->method && m->method[0] ? m->method : "GET");
-  vtg_status_range_t *acc = NULL;
-  if (m->n_accept > 0) acc = malloc(m->n_accept * sizeof *acc);
-  if (name == NULL || url == NULL || method == NULL || (m->n_accept > 0 && acc == NULL)) {
+  char why[200];
+  vtg_check_spec_t *spec = NULL;
+  /* A probe may not outlive its turn: the next one would be skipped. */
+  uint32_t timeout_ms = m->timeout_ms > 0 && m->timeout_ms < m->interval_ms ? m->timeout_ms
+                                                                            : m->interval_ms;
+  char *name = dup_str(m->name);
+  if (name == NULL) return VTG_ENOMEM;
+  int rc = vtg_check_spec_new(m, timeout_ms, &spec, why, sizeof why);
+  if (rc != 0) {
+    if (rc == VTG_EINVAL) VTG_WARN("ignoring check %u (%s): %s", m->id, name, why);
     free(name);
-    free(url);
-    free(method);
-    free(acc);
-    return VTG_ENOMEM;
-  }
-  for (size_t i = 0; i < m->n_accept; i++) {
-    acc[i].lo = m->accept[i]->lo;
-    acc[i].hi = m->accept[i]->hi;
+    return rc;
   }
   free(c->name);
-  free(c->url);
-  free(c->method);
-  free(c->accept);
+  vtg_check_spec_unref(c->spec);
   c->id = m->id;
   c->name = name;
-  c->url = url;
-  c->method = method;
-  c->accept = acc;
-  c->n_accept = m->n_accept;
+  c->spec = spec;
   c->interval_ms = m->interval_ms;
-  /* A probe may not outlive its turn: the next one would be skipped. */
-  c->timeout_ms = m->timeout_ms > 0 && m->timeout_ms < m->interval_ms ? m->timeout_ms
-                                                                        : m->interval_ms;
+  c->timeout_ms = timeout_ms;
   /* A phase outside the interval means none was assigned: pick one at
    * random so this agent's checks do not all fire together. */
   c->phase_ms = m->phase_ms < m->interval_ms ? m->phase_ms
                                              : (uint32_t)(rng_next(a) % m->interval_ms);
-  c->max_latency_ms = m->max_latency_ms;
   return 0;
 }
 
 /* ------------------------------------------------------------------ probes */
 
-static void probe_done(vtg_http_probe_t *p, const vtg_probe_result_t *r);
+static void probe_done(vtg_probe_t *p, const vtg_probe_result_t *r);
 
-static void inflight_unlink(vtg_agent_t *a, vtg_http_probe_t *p) {
+static void inflight_unlink(vtg_agent_t *a, vtg_probe_t *p) {
   if (p->prev)
     p->prev->next = p->next;
   else
@@ -178,31 +153,22 @@ static void run_check(vtg_agent_t *a, check_t *c) {
             c->id, c->name, c->skipped);
     return;
   }
-  vtg_http_req_t req = {
-      .check_id = c->id,
-      .url = c->url,
-      .method = c->method,
-      .timeout_ms = c->timeout_ms,
-      .max_latency_ms = c->max_latency_ms,
-      .accept = c->accept,
-      .n_accept = c->n_accept,
-      .source_address = a->cfg->source_address,
-  };
-  vtg_http_probe_t *p = NULL;
-  int rc = vtg_http_probe_start(&a->cu, &req, probe_done, c, &p);
+  vtg_probe_t *p = NULL;
+  int rc = vtg_probe_start(&a->env, c->spec, probe_done, c, &p);
   if (rc != 0) {
     VTG_ERROR("check %u (%s): could not start a probe: %s", c->id, c->name, vtg_strerror(rc));
     return;
   }
-  VTG_DEBUG("check %u (%s): %s %s", c->id, c->name, c->method, c->url);
+  VTG_DEBUG("check %u (%s): %s %s", c->id, c->name, c->spec->method,
+            c->spec->url ? c->spec->url : c->spec->target ? c->spec->target : c->spec->dns_name);
   c->probe = p;
   p->next = a->inflight;
   if (p->next) p->next->prev = p;
   a->inflight = p;
 }
 
-static void probe_done(vtg_http_probe_t *p, const vtg_probe_result_t *r) {
-  vtg_agent_t *a = p->cu->data;
+static void probe_done(vtg_probe_t *p, const vtg_probe_result_t *r) {
+  vtg_agent_t *a = p->env->data;
   check_t *c = p->data; /* NULL when the check was removed meanwhile */
   inflight_unlink(a, p);
   if (c != NULL) c->probe = NULL;
@@ -260,8 +226,10 @@ static void on_check_set(vtg_uplink_t *u, const Vantage__CheckSet *cs) {
       if (c == NULL) goto oom;
       vtg_sched_entry_init(&c->entry);
     }
-    if (check_set_def(a, c, m) != 0) {
+    int rc = check_set_def(a, c, m);
+    if (rc != 0) {
       if (is_new) free(c);
+      if (rc == VTG_EINVAL) continue; /* logged; an old check of that id goes away */
       goto oom;
     }
     c->entry.period_us = (int64_t)c->interval_ms * 1000;
@@ -327,7 +295,7 @@ static void on_probe_now(vtg_uplink_t *u, const Vantage__ProbeNow *pn) {
 static int64_t in_flight_min_start(vtg_uplink_t *u) {
   vtg_agent_t *a = u->data;
   int64_t m = INT64_MAX;
-  for (vtg_http_probe_t *p = a->inflight; p != NULL; p = p->next)
+  for (vtg_probe_t *p = a->inflight; p != NULL; p = p->next)
     if (p->start_us < m) m = p->start_us;
   return m;
 }
@@ -367,11 +335,11 @@ static void agent_stop(vtg_agent_t *a) {
   a->stopping = 1;
   VTG_INFO("stopping");
   while (a->inflight != NULL) {
-    vtg_http_probe_t *p = a->inflight;
+    vtg_probe_t *p = a->inflight;
     check_t *c = p->data;
     inflight_unlink(a, p);
     if (c != NULL) c->probe = NULL;
-    vtg_http_probe_abort(p);
+    vtg_probe_abort(p);
   }
   a->pending_closes = 5;
   uv_close((uv_handle_t *)&a->sigterm, signal_closed);
@@ -403,6 +371,11 @@ int vtg_agent_start(uv_loop_t *loop, const vtg_probe_config_t *cfg) {
   if ((rc = vtg_sched_init(loop, &a->sched, sched_fire)) != 0) goto out_free;
   a->cu.data = a;
   if ((rc = vtg_curl_uv_init(loop, &a->cu, vtg_http_probe_done)) != 0) goto out_sched;
+  a->env.data = a;
+  a->env.loop = loop;
+  a->env.cu = &a->cu;
+  a->env.source_address = cfg->source_address;
+  a->env.ca_file = cfg->ca_file;
   a->sigterm.data = a;
   a->sigint.data = a;
   if ((rc = uv_signal_init(loop, &a->sigterm)) != 0) goto out_cu;

@@ -14,7 +14,8 @@
 static const char *const top_keys[] = {"id",          "region",         "country",
                                        "lat",         "lon",            "coordinator",
                                        "source_address", "log_level",   "max_pending",
-                                       NULL};
+                                       "spool_dir",   "spool_max_bytes", "spool_fsync",
+                                       "ca_file",     NULL};
 
 void vtg_probe_config_free(vtg_probe_config_t *cfg) {
   free(cfg->id);
@@ -22,6 +23,8 @@ void vtg_probe_config_free(vtg_probe_config_t *cfg) {
   free(cfg->country);
   free(cfg->coord_host);
   free(cfg->source_address);
+  free(cfg->spool_dir);
+  free(cfg->ca_file);
   memset(cfg, 0, sizeof *cfg);
 }
 
@@ -81,7 +84,8 @@ static int load_tree(vtg_yconf_t *c, vtg_probe_config_t *cfg) {
   const vtg_ynode_t *root = c->root;
   int rc;
   char *s = NULL;
-  int64_t maxp = VTG_PROBE_MAX_PENDING_DEFAULT;
+  int64_t maxp = 0;
+  int64_t spool_max = (int64_t)VTG_SPOOL_MAX_BYTES_DEFAULT;
 
   if (root == NULL) {
     snprintf(c->err, sizeof c->err, "%s:1:1: the config is empty", c->file ? c->file : "?");
@@ -120,6 +124,19 @@ static int load_tree(vtg_yconf_t *c, vtg_probe_config_t *cfg) {
     }
   }
 
+  /* The CA bundle probes verify TLS targets against (HTTPS and TLS
+   * checks); read now so a typo fails at start, not at every probe. */
+  if ((rc = vtg_yconf_str(c, root, "ca_file", 0, &cfg->ca_file)) != 0) goto out;
+  if (cfg->ca_file != NULL) {
+    FILE *f = fopen(cfg->ca_file, "r");
+    if (f == NULL) {
+      rc = vtg_yconf_error(c, vtg_yconf_get(root, "ca_file"), "cannot read ca_file '%s': %s",
+                           cfg->ca_file, strerror(errno));
+      goto out;
+    }
+    fclose(f);
+  }
+
   cfg->log_level = VTG_LOG_INFO;
   free(s);
   s = NULL;
@@ -133,6 +150,31 @@ static int load_tree(vtg_yconf_t *c, vtg_probe_config_t *cfg) {
   if ((rc = vtg_yconf_int(c, root, "max_pending", 0, 1, VTG_PROBE_MAX_PENDING_MAX, &maxp)) != 0)
     goto out;
   cfg->max_pending = (uint64_t)maxp;
+
+  /* The spool of unacknowledged results (spool.h). */
+  if ((rc = vtg_yconf_str(c, root, "spool_dir", 0, &cfg->spool_dir)) != 0) goto out;
+  if (cfg->spool_dir == NULL && (cfg->spool_dir = strdup(VTG_SPOOL_DIR_DEFAULT)) == NULL) {
+    rc = VTG_ENOMEM;
+    goto out;
+  }
+  if (cfg->spool_dir[0] == '\0' || strlen(cfg->spool_dir) > 1024) {
+    rc = vtg_yconf_error(c, vtg_yconf_get(root, "spool_dir"),
+                         "'spool_dir' must be a path of 1..1024 characters");
+    goto out;
+  }
+  if ((rc = vtg_yconf_int(c, root, "spool_max_bytes", 0, (int64_t)VTG_SPOOL_MAX_BYTES_MIN,
+                          (int64_t)VTG_SPOOL_MAX_BYTES_MAX, &spool_max)) != 0)
+    goto out;
+  cfg->spool_max_bytes = (uint64_t)spool_max;
+  cfg->spool_fsync = VTG_SPOOL_FSYNC_BATCH;
+  free(s);
+  s = NULL;
+  if ((rc = vtg_yconf_str(c, root, "spool_fsync", 0, &s)) != 0) goto out;
+  if (s != NULL && vtg_spool_fsync_parse(s, &cfg->spool_fsync) != 0) {
+    rc = vtg_yconf_error(c, vtg_yconf_get(root, "spool_fsync"),
+                         "'spool_fsync' must be one of batch, always, never; got '%s'", s);
+    goto out;
+  }
   rc = 0;
 
 out:

@@ -1,8 +1,18 @@
 /* HTTP(S) probes: one easy handle per probe, a fresh connection and a fresh
  * DNS lookup every time (a prober that reuses either hides exactly the
  * failures it exists to see), phase timings, and the mapping of what curl
- * reports onto DESIGN.md's outcome and error classes. */
+ * reports onto DESIGN.md's outcome and error classes.
+ *
+ * The TLS check is the same transfer stopped after the handshake
+ * (CURLOPT_CONNECT_ONLY): curl resolves, connects, verifies the chain
+ * against the agent's CA file and hands over the certificate chain, whose
+ * leaf expiry is then held against min_days_left. A handshake that fails
+ * is class `tls`; a certificate that verifies but expires too soon is an
+ * assertion failure (`assertion`), like a wrong body: the service works
+ * today, the check's promise about it does not hold. */
 #include <errno.h>
+#include <inttypes.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -66,7 +76,7 @@ static int status_accepted(const vtg_http_facts_t *f) {
 void vtg_http_classify(const vtg_http_facts_t *f, Vantage__Outcome *outcome,
                        Vantage__ErrorClass *error_class) {
   if (f->code == CURLE_OK) {
-    if (!status_accepted(f)) {
+    if (!f->no_status && !status_accepted(f)) {
       *outcome = VANTAGE__OUTCOME__OUTCOME_DOWN;
       if (f->http_status >= 500)
         *error_class = VANTAGE__ERROR_CLASS__ERROR_CLASS_HTTP_5XX;
@@ -74,6 +84,11 @@ void vtg_http_classify(const vtg_http_facts_t *f, Vantage__Outcome *outcome,
         *error_class = VANTAGE__ERROR_CLASS__ERROR_CLASS_HTTP_4XX;
       else
         *error_class = VANTAGE__ERROR_CLASS__ERROR_CLASS_ASSERTION;
+      return;
+    }
+    if (f->assertion_failed) {
+      *outcome = VANTAGE__OUTCOME__OUTCOME_DOWN;
+      *error_class = VANTAGE__ERROR_CLASS__ERROR_CLASS_ASSERTION;
       return;
     }
     *error_class = VANTAGE__ERROR_CLASS__ERROR_CLASS_NONE;
@@ -114,19 +129,65 @@ void vtg_http_classify(const vtg_http_facts_t *f, Vantage__Outcome *outcome,
 
 /* ------------------------------------------------------------------ probes */
 
-/* The body is counted, not kept: nothing needs it yet. */
-static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
-  vtg_http_probe_t *p = userdata;
-  (void)ptr;
-  p->bytes += (uint64_t)size * nmemb;
-  return size * nmemb;
+typedef struct http_probe_s {
+  vtg_probe_t base;
+  CURL *easy;
+  uint64_t bytes;
+  int is_https;
+  int is_tls_check;            /* handshake only */
+  char *body;                  /* first VTG_CHECK_BODY_CAP bytes, only with a regex */
+  size_t body_len, body_alloc;
+  int body_oom;                /* the body could not be kept: the regex is not judged */
+  char errbuf[CURL_ERROR_SIZE];
+} http_probe_t;
+
+int vtg_http_body_matches(const void *re, const char *body, size_t len) {
+  regmatch_t m[1];
+  static const char empty[1] = "";
+  /* REG_STARTEND (glibc, BSD): the body is not NUL-terminated and may hold
+   * NULs; the match runs over exactly [0, len). */
+  m[0].rm_so = 0;
+  m[0].rm_eo = (regoff_t)len;
+  return regexec(re, body ? body : empty, 1, m, REG_STARTEND) == 0;
 }
 
-static int setopts(vtg_http_probe_t *p, const vtg_http_req_t *req) {
+int64_t vtg_tls_days_left(int64_t not_after, int64_t now) {
+  int64_t d = not_after - now;
+  /* Floor division: one second past notAfter is day -1, not 0. */
+  return d >= 0 ? d / 86400 : -((-d + 86399) / 86400);
+}
+
+/* Counts the body, and keeps its head when a regex will judge it. */
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
+  http_probe_t *p = userdata;
+  size_t n = size * nmemb;
+  p->bytes += n;
+  if (p->base.spec->body_re != NULL && !p->body_oom && p->body_len < VTG_CHECK_BODY_CAP) {
+    size_t take = n < VTG_CHECK_BODY_CAP - p->body_len ? n : VTG_CHECK_BODY_CAP - p->body_len;
+    if (p->body_len + take > p->body_alloc) {
+      size_t na = p->body_alloc ? p->body_alloc : 16384;
+      while (na < p->body_len + take) na *= 2;
+      if (na > VTG_CHECK_BODY_CAP) na = VTG_CHECK_BODY_CAP;
+      char *nb = realloc(p->body, na);
+      if (nb == NULL) {
+        p->body_oom = 1;
+        return n;
+      }
+      p->body = nb;
+      p->body_alloc = na;
+    }
+    memcpy(p->body + p->body_len, ptr, take);
+    p->body_len += take;
+  }
+  return n;
+}
+
+static int setopts(http_probe_t *p, const vtg_check_env_t *env) {
   CURL *e = p->easy;
+  const vtg_check_spec_t *sp = p->base.spec;
   CURLcode cc = CURLE_OK;
   char iface[80];
-  const char *method = (req->method && req->method[0]) ? req->method : "GET";
+  const char *method = sp->method;
 
 #define SET(opt, val)                                                     \
   do {                                                                    \
@@ -136,129 +197,135 @@ static int setopts(vtg_http_probe_t *p, const vtg_http_req_t *req) {
     }                                                                     \
   } while (0)
 
-  SET(CURLOPT_URL, req->url);
-  if (strcasecmp(method, "HEAD") == 0)
-    SET(CURLOPT_NOBODY, 1L);
-  else if (strcasecmp(method, "GET") != 0)
-    SET(CURLOPT_CUSTOMREQUEST, method);
-  SET(CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+  SET(CURLOPT_URL, sp->url);
+  if (p->is_tls_check) {
+    SET(CURLOPT_CONNECT_ONLY, 1L);
+  } else {
+    if (strcasecmp(method, "HEAD") == 0)
+      SET(CURLOPT_NOBODY, 1L);
+    else if (strcasecmp(method, "GET") != 0 && !(sp->body && strcasecmp(method, "POST") == 0))
+      SET(CURLOPT_CUSTOMREQUEST, method);
+    if (sp->body != NULL) {
+      SET(CURLOPT_POSTFIELDSIZE, (long)strlen(sp->body));
+      SET(CURLOPT_POSTFIELDS, sp->body); /* not copied: the spec outlives the probe's use */
+    }
+    if (sp->headers != NULL) SET(CURLOPT_HTTPHEADER, sp->headers);
+    SET(CURLOPT_FOLLOWLOCATION, sp->follow_redirects ? 1L : 0L);
+    if (sp->follow_redirects) {
+      SET(CURLOPT_MAXREDIRS, 10L);
+      SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
+    /* HTTP/2 over TLS when libcurl has it (ALPN), HTTP/1.1 otherwise. */
+    if (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2)
+      SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  }
+  SET(CURLOPT_TIMEOUT_MS, (long)sp->timeout_ms);
   SET(CURLOPT_FRESH_CONNECT, 1L);
   SET(CURLOPT_FORBID_REUSE, 1L);
   SET(CURLOPT_DNS_CACHE_TIMEOUT, 0L);
   SET(CURLOPT_PROXY, "");
   SET(CURLOPT_NOSIGNAL, 1L);
-  SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_IPRESOLVE, sp->ip_version == 4   ? (long)CURL_IPRESOLVE_V4
+                         : sp->ip_version == 6 ? (long)CURL_IPRESOLVE_V6
+                                               : (long)CURL_IPRESOLVE_WHATEVER);
   SET(CURLOPT_WRITEFUNCTION, write_cb);
   SET(CURLOPT_WRITEDATA, p);
   SET(CURLOPT_ERRORBUFFER, p->errbuf);
   SET(CURLOPT_PRIVATE, p);
   SET(CURLOPT_USERAGENT, "vantage-probe/" VTG_VERSION);
-  if (req->source_address != NULL) {
+  if (env->source_address != NULL) {
     /* "host!" makes curl bind to the address, never look for an interface
      * of that name. */
-    snprintf(iface, sizeof iface, "host!%s", req->source_address);
+    snprintf(iface, sizeof iface, "host!%s", env->source_address);
     SET(CURLOPT_INTERFACE, iface);
   }
-  if (p->is_https) SET(CURLOPT_CERTINFO, 1L);
+  if (p->is_https) {
+    SET(CURLOPT_CERTINFO, 1L);
+    if (env->ca_file != NULL) SET(CURLOPT_CAINFO, env->ca_file);
+  }
 #undef SET
   return 0;
 }
 
-int vtg_http_probe_start(vtg_curl_uv_t *cu, const vtg_http_req_t *req, vtg_http_probe_cb cb,
-                         void *data, vtg_http_probe_t **out) {
+static void probe_free(http_probe_t *p) {
+  if (p->easy) curl_easy_cleanup(p->easy);
+  free(p->body);
+  free(p);
+}
+
+int vtg_http_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out) {
   int rc = VTG_ENOMEM;
-  vtg_http_probe_t *p = calloc(1, sizeof *p);
+  http_probe_t *p = calloc(1, sizeof *p);
   if (p == NULL) goto out;
-  p->data = data;
-  p->cu = cu;
-  p->cb = cb;
-  p->check_id = req->check_id;
-  p->max_latency_ms = req->max_latency_ms;
-  p->is_https = strncasecmp(req->url, "https://", 8) == 0;
-  if (req->n_accept > 0) {
-    p->accept = malloc(req->n_accept * sizeof *p->accept);
-    if (p->accept == NULL) goto out;
-    memcpy(p->accept, req->accept, req->n_accept * sizeof *p->accept);
-    p->n_accept = req->n_accept;
-  }
+  vtg__probe_base_init(&p->base, env, spec);
+  p->is_https = strncasecmp(spec->url, "https://", 8) == 0;
+  p->is_tls_check = spec->type == VANTAGE__CHECK_TYPE__CHECK_TYPE_TLS;
   p->easy = curl_easy_init();
   if (p->easy == NULL) {
     rc = VTG_ECURL;
     goto out;
   }
-  if ((rc = setopts(p, req)) != 0) goto out;
-  p->start_us = vtg_clock_wall_us();
-  if ((rc = vtg_curl_uv_add(cu, p->easy)) != 0) goto out;
-  *out = p;
+  if ((rc = setopts(p, env)) != 0) goto out;
+  p->base.start_us = vtg_probe_clock_wall_us();
+  if ((rc = vtg_curl_uv_add(env->cu, p->easy)) != 0) goto out;
+  *out = &p->base;
   return 0;
 
 out:
   if (p != NULL) {
-    if (p->easy) curl_easy_cleanup(p->easy);
-    free(p->accept);
-    free(p);
+    vtg_check_spec_unref(p->base.spec);
+    probe_free(p);
   }
   return rc;
 }
 
-static void probe_free(vtg_http_probe_t *p) {
-  curl_easy_cleanup(p->easy);
-  free(p->accept);
-  free(p);
-}
-
-void vtg_http_probe_abort(vtg_http_probe_t *p) {
-  vtg_curl_uv_remove(p->cu, p->easy);
+void vtg_http_probe_abort(vtg_probe_t *base) {
+  http_probe_t *p = container_of(base, http_probe_t, base);
+  vtg_curl_uv_remove(base->env->cu, p->easy);
   probe_free(p);
 }
 
-/* Copies at most size - 1 bytes of src and terminates: error_detail is
- * capped by design, so truncation is the point. */
-static void copy_capped(char *dst, size_t size, const char *src) {
-  size_t n = strnlen(src, size - 1);
-  memcpy(dst, src, n);
-  dst[n] = '\0';
-}
-
-static uint32_t clamp_us(int64_t v) {
-  if (v <= 0) return 0;
-  if (v > (int64_t)UINT32_MAX) return UINT32_MAX;
-  return (uint32_t)v;
-}
-
-/* "Expire date: Nov 25 12:00:00 2027 GMT" from CURLINFO_CERTINFO (the
- * OpenSSL backend's ASN1_TIME_print format) as unix seconds; 0 if absent. */
-static int64_t cert_expiry(CURL *e) {
+/* The leaf certificate's "Expire date" (the OpenSSL backend's
+ * ASN1_TIME_print format, "Nov 25 12:00:00 2027 GMT") as unix seconds, and
+ * its issuer line; 0 and "" when absent. */
+static void cert_facts(CURL *e, int64_t *expiry, char *issuer, size_t issuer_size) {
   struct curl_certinfo *ci = NULL;
+  *expiry = 0;
+  issuer[0] = '\0';
   if (curl_easy_getinfo(e, CURLINFO_CERTINFO, &ci) != CURLE_OK || ci == NULL ||
       ci->num_of_certs < 1)
-    return 0;
+    return;
   for (struct curl_slist *s = ci->certinfo[0]; s != NULL; s = s->next) {
-    static const char key[] = "Expire date:";
+    static const char key[] = "Expire date:", ikey[] = "Issuer:";
+    if (strncmp(s->data, ikey, sizeof ikey - 1) == 0) {
+      const char *v = s->data + sizeof ikey - 1;
+      while (*v == ' ') v++;
+      vtg__copy_capped(issuer, issuer_size, v);
+      continue;
+    }
     if (strncmp(s->data, key, sizeof key - 1) != 0) continue;
     struct tm tm;
     memset(&tm, 0, sizeof tm);
     const char *v = s->data + sizeof key - 1;
     while (*v == ' ') v++;
-    const char *end = strptime(v, "%b %d %H:%M:%S %Y", &tm);
-    if (end == NULL) return 0;
-    return (int64_t)timegm(&tm);
+    if (strptime(v, "%b %d %H:%M:%S %Y", &tm) != NULL) *expiry = (int64_t)timegm(&tm);
   }
-  return 0;
 }
 
 /* Fills r from the finished transfer. Timings are turned from curl's
  * cumulative marks into durations of each phase. */
-static void collect(vtg_http_probe_t *p, CURLcode result, vtg_probe_result_t *r) {
+static void collect(http_probe_t *p, CURLcode result, vtg_probe_result_t *r) {
   CURL *e = p->easy;
+  const vtg_check_spec_t *sp = p->base.spec;
   curl_off_t t_dns = 0, t_conn = 0, t_app = 0, t_start = 0, t_total = 0;
   long status = 0, oserr = 0;
   char *ip = NULL;
+  char why[VTG_PROBE_DETAIL_MAX + 1] = "";
 
   memset(r, 0, sizeof *r);
-  r->check_id = p->check_id;
-  r->start_us = p->start_us;
+  r->check_id = p->base.check_id;
+  r->start_us = p->base.start_us;
   /* A failing getinfo leaves its value 0, which reads as "not reached". */
   (void)curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &t_dns);
   (void)curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &t_conn);
@@ -268,17 +335,39 @@ static void collect(vtg_http_probe_t *p, CURLcode result, vtg_probe_result_t *r)
   (void)curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
   (void)curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &oserr);
   if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL)
-    copy_capped(r->resolved_addr, sizeof r->resolved_addr, ip);
+    vtg__copy_capped(r->resolved_addr, sizeof r->resolved_addr, ip);
 
-  r->dns_us = clamp_us(t_dns);
-  r->connect_us = t_conn > 0 ? clamp_us(t_conn - t_dns) : 0;
-  r->tls_us = (t_app > 0 && t_conn > 0) ? clamp_us(t_app - t_conn) : 0;
+  r->dns_us = vtg__clamp_us(t_dns);
+  r->connect_us = t_conn > 0 ? vtg__clamp_us(t_conn - t_dns) : 0;
+  r->tls_us = (t_app > 0 && t_conn > 0) ? vtg__clamp_us(t_app - t_conn) : 0;
   curl_off_t ready = t_app > 0 ? t_app : t_conn;
-  r->ttfb_us = (t_start > 0 && ready > 0) ? clamp_us(t_start - ready) : 0;
-  r->total_us = clamp_us(t_total);
+  r->ttfb_us = (t_start > 0 && ready > 0) ? vtg__clamp_us(t_start - ready) : 0;
+  r->total_us = vtg__clamp_us(t_total);
   r->http_status = status > 0 && status < 1000 ? (uint32_t)status : 0;
   r->bytes = p->bytes;
-  if (p->is_https && t_app > 0) r->cert_expiry_unix = cert_expiry(e);
+  if (p->is_https && t_app > 0)
+    cert_facts(e, &r->cert_expiry_unix, r->cert_issuer, sizeof r->cert_issuer);
+
+  /* The assertions beyond the status: the body regex, the days left. */
+  int assertion_failed = 0;
+  if (result == CURLE_OK && sp->body_re != NULL && !p->body_oom &&
+      !vtg_http_body_matches(sp->body_re, p->body, p->body_len)) {
+    assertion_failed = 1;
+    snprintf(why, sizeof why, "body (%" PRIu64 " bytes) does not match body_regex", p->bytes);
+  }
+  if (result == CURLE_OK && p->is_tls_check) {
+    if (r->cert_expiry_unix == 0) {
+      assertion_failed = 1;
+      snprintf(why, sizeof why, "no certificate expiry reported");
+    } else {
+      int64_t days = vtg_tls_days_left(r->cert_expiry_unix, r->start_us / 1000000);
+      if (days < (int64_t)sp->min_days_left) {
+        assertion_failed = 1;
+        snprintf(why, sizeof why, "certificate expires in %" PRId64 " days (min_days_left %u)",
+                 days, sp->min_days_left);
+      }
+    }
+  }
 
   vtg_http_facts_t f = {
       .code = result,
@@ -286,27 +375,31 @@ static void collect(vtg_http_probe_t *p, CURLcode result, vtg_probe_result_t *r)
       .connect_time_us = t_conn,
       .http_status = status,
       .total_us = t_total,
-      .max_latency_ms = p->max_latency_ms,
-      .accept = p->accept,
-      .n_accept = p->n_accept,
+      .max_latency_ms = sp->max_latency_ms,
+      .accept = sp->accept,
+      .n_accept = sp->n_accept,
+      .no_status = p->is_tls_check,
+      .assertion_failed = assertion_failed,
   };
   vtg_http_classify(&f, &r->outcome, &r->error_class);
 
   if (result != CURLE_OK) {
     const char *msg = p->errbuf[0] ? p->errbuf : curl_easy_strerror(result);
-    copy_capped(r->error_detail, sizeof r->error_detail, msg);
+    vtg__copy_capped(r->error_detail, sizeof r->error_detail, msg);
+  } else if (r->error_class == VANTAGE__ERROR_CLASS__ERROR_CLASS_ASSERTION && why[0]) {
+    vtg__copy_capped(r->error_detail, sizeof r->error_detail, why);
   } else if (r->outcome == VANTAGE__OUTCOME__OUTCOME_DOWN) {
     snprintf(r->error_detail, sizeof r->error_detail, "HTTP status %ld not accepted", status);
   }
 }
 
 void vtg_http_probe_done(vtg_curl_uv_t *cu, CURL *easy, CURLcode result) {
-  vtg_http_probe_t *p = NULL;
+  http_probe_t *p = NULL;
   vtg_probe_result_t r;
   (void)cu;
   char *priv = NULL;
   if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) == CURLE_OK)
-    p = (vtg_http_probe_t *)(void *)priv;
+    p = (http_probe_t *)(void *)priv;
   if (p == NULL) {
     /* Not one of ours; cannot happen, but never leak it. */
     VTG_ERROR("finished curl transfer without its probe");
@@ -314,6 +407,6 @@ void vtg_http_probe_done(vtg_curl_uv_t *cu, CURL *easy, CURLcode result) {
     return;
   }
   collect(p, result, &r);
-  p->cb(p, &r);
+  vtg__probe_finish(&p->base, &r);
   probe_free(p);
 }

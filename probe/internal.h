@@ -5,7 +5,12 @@
  *   config      agent YAML config (identity, coordinator address, limits)
  *   sched       min-heap of wall-clock deadlines driven by one uv_timer
  *   curl_uv     one CURLM driven by libuv (multi_socket_action)
+ *   check       a check's definition (spec) and the table that starts the
+ *               probe of its type
  *   http_check  one HTTP probe = one easy handle; timings and classification
+ *               (also the TLS check: a handshake-only transfer)
+ *   tcp_check   one TCP connect
+ *   dns_check   one DNS query with c-ares on the loop
  *   uplink      the session with the coordinator: frames, batching, acks
  *   agent       lifecycle: ties the above together, owns the check set
  */
@@ -22,6 +27,7 @@
 #include "vtg/frame.h"
 #include "vtg/log.h"
 #include "vtg/wire.h"
+#include "spool.h"
 
 #ifndef container_of
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -39,11 +45,14 @@ typedef struct vtg_probe_config_s {
   uint16_t coord_port;
   char *source_address;  /* IP literal or NULL: probes and uplink bind to it */
   enum vtg_log_level log_level; /* default info */
-  uint64_t max_pending;  /* cap on unacknowledged results in memory, default 100000 */
+  uint64_t max_pending;  /* deprecated, ignored (0 = not set): the spool is bounded by bytes */
+  char *spool_dir;       /* default VTG_SPOOL_DIR_DEFAULT */
+  uint64_t spool_max_bytes; /* default VTG_SPOOL_MAX_BYTES_DEFAULT */
+  vtg_spool_fsync_t spool_fsync; /* default batch */
+  char *ca_file;         /* CA bundle for HTTPS/TLS checks, NULL = the system store */
 } vtg_probe_config_t;
 
-#define VTG_PROBE_MAX_PENDING_DEFAULT 100000u
-#define VTG_PROBE_MAX_PENDING_MAX 10000000u
+#define VTG_PROBE_MAX_PENDING_MAX 10000000u /* still range-checked, then ignored */
 
 /* Loads and validates the agent config at path into cfg (zeroed first).
  * Returns 0, VTG_ECONFIG or VTG_EIO; on error err holds
@@ -51,6 +60,16 @@ typedef struct vtg_probe_config_s {
 int vtg_probe_config_load(vtg_probe_config_t *cfg, const char *path, char *err, size_t errlen);
 /* Frees the strings of cfg; safe on a zeroed or already freed cfg. */
 void vtg_probe_config_free(vtg_probe_config_t *cfg);
+
+/* ------------------------------------------------------------------- clock */
+
+/* The agent's wall clock in unix us: what every timestamp the agent sends
+ * is read from (probe start_us, complete_before_us, heartbeat sent_us).
+ * It is the system clock plus a test-only skew (--clock-skew-ms). The
+ * scheduler's grid stays on the true clock (vtg_clock_wall_us). */
+int64_t vtg_probe_clock_wall_us(void);
+/* Sets the skew; called once at start-up, before the loop runs. */
+void vtg_probe_clock_set_skew_us(int64_t skew_us);
 
 /* ------------------------------------------------------------------- sched */
 
@@ -137,6 +156,7 @@ void vtg_curl_uv_close(vtg_curl_uv_t *cu, vtg_curl_uv_close_cb close_cb);
  * the pending queue needs no per-result allocation. */
 #define VTG_PROBE_ADDR_MAX 48    /* >= INET6_ADDRSTRLEN */
 #define VTG_PROBE_DETAIL_MAX 200 /* error_detail is capped at this many chars */
+#define VTG_PROBE_ISSUER_MAX 120 /* cert_issuer likewise */
 
 typedef struct vtg_probe_result_s {
   uint64_t seq;               /* set by the uplink */
@@ -148,6 +168,7 @@ typedef struct vtg_probe_result_s {
   Vantage__Outcome outcome;
   Vantage__ErrorClass error_class;
   int64_t cert_expiry_unix;
+  char cert_issuer[VTG_PROBE_ISSUER_MAX + 1];
   char resolved_addr[VTG_PROBE_ADDR_MAX];
   char error_detail[VTG_PROBE_DETAIL_MAX + 1];
 } vtg_probe_result_t;
@@ -166,6 +187,8 @@ typedef struct vtg_http_facts_s {
   uint32_t max_latency_ms;   /* 0 = no latency assertion */
   const vtg_status_range_t *accept; /* NULL/0 = 200-399 */
   size_t n_accept;
+  int no_status;             /* a handshake-only transfer (TLS check): no status to judge */
+  int assertion_failed;      /* body regex or certificate days: down, class assertion */
 } vtg_http_facts_t;
 
 /* Maps the facts of a finished transfer to an outcome and an error class
@@ -173,47 +196,141 @@ typedef struct vtg_http_facts_s {
 void vtg_http_classify(const vtg_http_facts_t *f, Vantage__Outcome *outcome,
                        Vantage__ErrorClass *error_class);
 
-typedef struct vtg_http_probe_s vtg_http_probe_t;
-/* The probe finished; r is valid during the call only. The probe is freed
- * right after the callback returns. */
-typedef void (*vtg_http_probe_cb)(vtg_http_probe_t *p, const vtg_probe_result_t *r);
+/* -------------------------------------------------------------- check */
 
-typedef struct vtg_http_req_s {
+/* One check as the agent runs it, copied from the coordinator's Check and
+ * validated. Reference counted: the check and each of its running probes
+ * hold a reference, so a CheckSet that removes or changes a check never
+ * pulls the definition from under a probe in flight. */
+typedef struct vtg_check_spec_s {
+  unsigned refs;
   uint32_t check_id;
-  const char *url;
-  const char *method;          /* NULL or "" = GET */
+  Vantage__CheckType type;
+  char *url;                   /* HTTP and TLS */
+  char *method;                /* HTTP, never NULL ("GET") */
   uint32_t timeout_ms;
   uint32_t max_latency_ms;
-  const vtg_status_range_t *accept; /* copied */
+  vtg_status_range_t *accept;  /* NULL/0 = 200-399 */
   size_t n_accept;
-  const char *source_address;  /* NULL = any */
-} vtg_http_req_t;
+  struct curl_slist *headers;  /* HTTP: "Name: value" lines, NULL = none */
+  char *body;                  /* HTTP request body, NULL = none */
+  int follow_redirects;
+  void *body_re;               /* HTTP: compiled regex_t, NULL = none */
+  char *target;                /* TCP: "host:port" / "[v6]:port" */
+  char *dns_name;
+  Vantage__DnsRecord dns_record;
+  char **dns_expect;
+  size_t n_dns_expect;
+  char *dns_resolver;          /* NULL = system resolver */
+  uint32_t min_days_left;      /* TLS */
+  int ip_version;              /* 0, 4, 6 */
+} vtg_check_spec_t;
 
-struct vtg_http_probe_s {
+#define VTG_CHECK_MAX_HEADERS 64
+#define VTG_CHECK_MAX_BODY (64 * 1024)
+#define VTG_CHECK_MAX_EXPECT 32
+#define VTG_CHECK_BODY_CAP (1024 * 1024) /* body kept for body_regex, bytes */
+
+/* Copies and validates m into a new spec (refs = 1) with timeout_ms as the
+ * effective timeout. Returns 0, VTG_EINVAL (why says what is wrong with m)
+ * or VTG_ENOMEM. */
+int vtg_check_spec_new(const Vantage__Check *m, uint32_t timeout_ms, vtg_check_spec_t **out,
+                       char *why, size_t whylen);
+vtg_check_spec_t *vtg_check_spec_ref(vtg_check_spec_t *s);
+/* Drops a reference; frees on the last. NULL allowed. */
+void vtg_check_spec_unref(vtg_check_spec_t *s);
+
+/* What every probe may use, owned by the agent. */
+typedef struct vtg_check_env_s {
+  void *data;                  /* the owner's */
+  uv_loop_t *loop;
+  vtg_curl_uv_t *cu;
+  const char *source_address;  /* NULL = any */
+  const char *ca_file;         /* NULL = the system's CA store */
+} vtg_check_env_t;
+
+typedef struct vtg_probe_s vtg_probe_t;
+/* The probe finished; r is valid during the call only. The probe is freed
+ * right after the callback returns. */
+typedef void (*vtg_probe_cb)(vtg_probe_t *p, const vtg_probe_result_t *r);
+
+/* The part every probe type shares; each type's probe embeds it first. */
+struct vtg_probe_s {
   /* public */
   void *data;                  /* the owner's */
-  vtg_http_probe_t *prev, *next; /* for the owner's in-flight list */
+  vtg_probe_t *prev, *next;    /* for the owner's in-flight list */
   uint32_t check_id;
   int64_t start_us;            /* wall clock when started */
+  vtg_check_env_t *env;
   /* private */
-  vtg_curl_uv_t *cu;
-  CURL *easy;
-  vtg_http_probe_cb cb;
-  uint64_t bytes;
-  uint32_t max_latency_ms;
-  vtg_status_range_t *accept;
-  size_t n_accept;
-  int is_https;
-  char errbuf[CURL_ERROR_SIZE];
+  vtg_check_spec_t *spec;      /* a reference */
+  vtg_probe_cb cb;
+  const struct vtg_check_runner_s *runner;
 };
 
-/* Starts one probe. *out is set on success (the probe lives until cb runs
- * or vtg_http_probe_abort). Returns 0, VTG_ENOMEM or VTG_ECURL; on error
- * cb never runs. */
-int vtg_http_probe_start(vtg_curl_uv_t *cu, const vtg_http_req_t *req, vtg_http_probe_cb cb,
-                         void *data, vtg_http_probe_t **out);
+/* One row of the dispatch table per check type. start sets *out to a
+ * probe whose base is filled in except for data/cb/runner; it returns 0 or
+ * an error (then nothing is left running). abort stops and frees it
+ * without a callback. */
+typedef struct vtg_check_runner_s {
+  Vantage__CheckType type;
+  const char *name;
+  int (*start)(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out);
+  void (*abort)(vtg_probe_t *p);
+} vtg_check_runner_t;
+
+/* Starts a probe of spec with the runner of its type. *out is set on
+ * success (the probe lives until cb runs or vtg_probe_abort). Returns 0 or
+ * an error; on error cb never runs. */
+int vtg_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_cb cb, void *data,
+                    vtg_probe_t **out);
 /* Stops a running probe and frees it; cb does not run. */
-void vtg_http_probe_abort(vtg_http_probe_t *p);
+void vtg_probe_abort(vtg_probe_t *p);
+/* For the runners: fills the shared part of p (takes a spec reference). */
+void vtg__probe_base_init(vtg_probe_t *p, vtg_check_env_t *env, vtg_check_spec_t *spec);
+/* For the runners: hands r to the owner's callback, then drops the spec
+ * reference; the runner frees its probe afterwards. */
+void vtg__probe_finish(vtg_probe_t *p, const vtg_probe_result_t *r);
+/* Copies at most size - 1 bytes of src and terminates (capped fields). */
+void vtg__copy_capped(char *dst, size_t size, const char *src);
+/* Clamps a microsecond count into a result's uint32 field. */
+uint32_t vtg__clamp_us(int64_t v);
+
+/* ------------------------------------------------------ http / tls / tcp */
+
+/* Runners (check.c's table calls them). */
+int vtg_http_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out);
+void vtg_http_probe_abort(vtg_probe_t *p);
+int vtg_tcp_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out);
+void vtg_tcp_probe_abort(vtg_probe_t *p);
+
+/* Whether a body (len bytes, not NUL-terminated, may hold NULs) matches the
+ * compiled regex re (a regex_t *). Pure. */
+int vtg_http_body_matches(const void *re, const char *body, size_t len);
+/* Days left before notAfter at now (both unix seconds), rounded down;
+ * negative once expired. Pure. */
+int64_t vtg_tls_days_left(int64_t not_after, int64_t now);
+
+/* ---------------------------------------------------------------- dns */
+
+int vtg_dns_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out);
+void vtg_dns_probe_abort(vtg_probe_t *p);
+
+#define VTG_DNS_MAX_ANSWERS 64
+#define VTG_DNS_ANSWER_MAX 256
+
+/* The answers of type rec in a raw DNS response (abuf, alen), each as text:
+ * A/AAAA in inet_ntop form, CNAME/NS/MX names (MX: the exchange), TXT the
+ * record's strings joined. At most max answers are written to out; *n gets
+ * their number. Returns 0 or VTG_EINVAL when the message is malformed. */
+int vtg_dns_answers(const unsigned char *abuf, int alen, Vantage__DnsRecord rec,
+                    char (*out)[VTG_DNS_ANSWER_MAX], size_t max, size_t *n);
+/* Whether every expected answer is among the answers (addresses compared
+ * as addresses, names without case or final dot, TXT exactly). When one is
+ * missing and missing is not NULL, *missing points at it. Pure. */
+int vtg_dns_expect_met(Vantage__DnsRecord rec, char (*answers)[VTG_DNS_ANSWER_MAX], size_t n,
+                       char *const *expect, size_t n_expect, const char **missing);
+
 /* The curl_uv done callback to install: routes a finished easy handle back
  * to its probe. */
 void vtg_http_probe_done(vtg_curl_uv_t *cu, CURL *easy, CURLcode result);
@@ -265,22 +382,23 @@ struct vtg_uplink_s {
   uint32_t idle_timeout_ms;
   uint64_t last_batch_mono;         /* uv_now() of the last ResultBatch */
 
-  /* pending results: a ring of unacknowledged results, seq ascending */
-  vtg_probe_result_t *ring;
-  size_t ring_alloc;
-  size_t ring_head;
-  size_t ring_len;
-  uint64_t next_seq;                /* seq of the next result pushed */
+  /* unacknowledged results live in the on-disk spool (spool.h); only a
+   * bounded read-ahead of them is in memory while a batch is built */
+  vtg_spool_t *spool;
   uint64_t send_seq;                /* next seq to send on this connection */
-  uint64_t drop_first, drop_last;   /* dropped range not yet announced (0 = none) */
+  uv_timer_t sync_timer;            /* fsync "batch": at most every 200 ms */
+  uv_work_t sync_work;              /* the fdatasync, on the threadpool */
+  vtg_spool_sync_job_t sync_job;
+  int sync_busy;                    /* sync_work queued or running */
+  vtg_arena_t batch_arena;          /* results unpacked from the spool for a batch */
+  uint8_t rec_buf[VTG_SPOOL_RECORD_MAX]; /* one packed result on its way to the spool */
 
   /* encode scratch for one batch, so a batch costs no per-result malloc */
-  Vantage__Result batch_msgs[VTG_UPLINK_BATCH_MAX];
+  vtg_spool_rec_t batch_recs[VTG_UPLINK_BATCH_MAX];
   Vantage__Result *batch_ptrs[VTG_UPLINK_BATCH_MAX];
 
   /* counters, for logs */
   uint64_t results_total;
-  uint64_t dropped_total;
 
   int closing;
   int pending_closes;
@@ -291,11 +409,13 @@ struct vtg_uplink_s {
  * (then nothing needs closing). */
 int vtg_uplink_init(uv_loop_t *loop, vtg_uplink_t *u, const vtg_probe_config_t *cfg,
                     const vtg_uplink_hooks_t *hooks);
-/* Queues one result: assigns its seq, drops the oldest when max_pending is
- * reached (announcing the drop), sends at once when a batch is full. */
+/* Spools one result: assigns its seq (the spool drops its oldest segments
+ * when full; the gap is announced as Dropped), sends at once when a batch
+ * is full and durable. */
 void vtg_uplink_push(vtg_uplink_t *u, const vtg_probe_result_t *r);
-/* Closes the connection and every handle; close_cb runs when all are
- * closed and all memory is freed. Unacknowledged results are lost. */
+/* Sends what is unsent, drains the Acks, closes the connection and every
+ * handle; close_cb runs when all are closed and all memory is freed.
+ * Unacknowledged results stay in the spool (synced) for the next start. */
 void vtg_uplink_close(vtg_uplink_t *u, vtg_uplink_close_cb close_cb);
 
 

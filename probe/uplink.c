@@ -1,7 +1,8 @@
 /* The agent's session with the coordinator: connect (with backoff), Hello,
- * Welcome, heartbeats, the pending queue of unacknowledged results, batches,
- * acks, drops, and the replay of everything unacknowledged after a
- * reconnect. Plain TCP; frames are u32 BE length + Envelope. */
+ * Welcome, heartbeats, batches read back from the on-disk spool of
+ * unacknowledged results (spool.c), acks, drops, and the replay of
+ * everything unacknowledged after a reconnect or a restart. Plain TCP;
+ * frames are u32 BE length + Envelope. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #define WRITE_QUEUE_HIGH (1u << 20)     /* stop batching while this much is unsent */
 #define EMPTY_BATCH_MS 1000u            /* watermark-only batch at most this often */
 #define DRAIN_MS 2000                   /* how long a stop waits for the last writes */
+#define BATCH_ARENA_LIMIT (64u << 20)   /* one batch of results unpacked from the spool */
 
 typedef struct vtg_uplink_conn_s {
   uv_tcp_t tcp;
@@ -52,58 +54,37 @@ static uint64_t rng_next(vtg_uplink_t *u) {
 }
 
 /* The last close callback frees the state a draining connection still
- * used (the queue, for its last Acks) and tells the owner. */
+ * used (the spool, for its last Acks) and tells the owner. */
 static void maybe_closed(vtg_uplink_t *u) {
   if (u->closing && u->pending_closes == 0 && u->close_cb) {
     vtg_uplink_close_cb cb = u->close_cb;
     u->close_cb = NULL;
-    if (u->ring_len > 0)
-      VTG_WARN("stopped with %zu results not acknowledged by the coordinator", u->ring_len);
+    uint64_t left = vtg_spool_next_seq(u->spool) - 1 - vtg_spool_acked(u->spool);
+    if (left > 0)
+      VTG_WARN("stopped with %" PRIu64 " results not acknowledged by the coordinator; they stay "
+               "in the spool for the next start",
+               left);
+    /* The e2e harness compares this with what the coordinator stored. */
+    VTG_INFO("results produced by this run: %" PRIu64, u->results_total);
+    vtg_spool_close(u->spool); /* syncs */
+    u->spool = NULL;
     vtg_frame_reader_free(&u->reader);
     vtg_arena_free(&u->arena);
-    free(u->ring);
-    u->ring = NULL;
-    u->ring_len = u->ring_alloc = 0;
+    vtg_arena_free(&u->batch_arena);
     cb(u);
   }
 }
 
-static vtg_probe_result_t *ring_at(vtg_uplink_t *u, size_t i) {
-  return &u->ring[(u->ring_head + i) % u->ring_alloc];
+/* Durable results not yet sent on this connection. */
+static uint64_t unsent(vtg_uplink_t *u) {
+  uint64_t d = vtg_spool_durable_seq(u->spool);
+  return d >= u->send_seq ? d - u->send_seq + 1 : 0;
 }
 
-/* The seq of the oldest result still queued, or next_seq when none is. */
-static uint64_t head_seq(vtg_uplink_t *u) {
-  return u->ring_len > 0 ? ring_at(u, 0)->seq : u->next_seq;
-}
-
-static void ring_pop(vtg_uplink_t *u) {
-  u->ring_head = (u->ring_head + 1) % u->ring_alloc;
-  u->ring_len--;
-}
-
-/* Makes room for one more result; grows the ring up to max_pending.
- * Returns 0 or VTG_ENOMEM (the caller then drops the oldest). */
-static int ring_grow(vtg_uplink_t *u) {
-  if (u->ring_len < u->ring_alloc) return 0;
-  size_t na = u->ring_alloc ? u->ring_alloc * 2 : 1024;
-  if (na > u->cfg->max_pending) na = (size_t)u->cfg->max_pending;
-  if (na <= u->ring_alloc) return VTG_ELIMIT;
-  vtg_probe_result_t *nr = malloc(na * sizeof *nr);
-  if (nr == NULL) return VTG_ENOMEM;
-  for (size_t i = 0; i < u->ring_len; i++) nr[i] = *ring_at(u, i);
-  free(u->ring);
-  u->ring = nr;
-  u->ring_alloc = na;
-  u->ring_head = 0;
-  return 0;
-}
-
-/* Removes every queued result with seq <= seq. */
+/* The coordinator stored everything up to seq: the spool may forget it. */
 static void ack_upto(vtg_uplink_t *u, uint64_t seq) {
-  while (u->ring_len > 0 && ring_at(u, 0)->seq <= seq) ring_pop(u);
-  if (u->send_seq < head_seq(u)) u->send_seq = head_seq(u);
-  if (u->drop_last != 0 && u->drop_last <= seq) u->drop_first = u->drop_last = 0;
+  (void)vtg_spool_ack(u->spool, seq); /* a failed meta write is logged; replay covers it */
+  if (u->send_seq <= seq) u->send_seq = seq + 1;
 }
 
 /* ------------------------------------------------------------ connection */
@@ -180,8 +161,7 @@ static void write_cb(uv_write_t *req, int status) {
     drop_connection(u, why);
     return;
   }
-  if (u->welcomed && head_seq(u) + u->ring_len - u->send_seq >= VTG_UPLINK_BATCH_MAX)
-    flush_now(u);
+  if (u->welcomed && unsent(u) >= VTG_UPLINK_BATCH_MAX) flush_now(u);
 }
 
 /* Encodes and queues one envelope. Returns 0 or an error; on a write error
@@ -220,7 +200,7 @@ static int send_env(vtg_uplink_t *u, const Vantage__Envelope *env) {
 static void send_heartbeat(vtg_uplink_t *u, int64_t echo_us) {
   Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
   Vantage__Heartbeat hb = VANTAGE__HEARTBEAT__INIT;
-  hb.sent_us = vtg_clock_wall_us();
+  hb.sent_us = vtg_probe_clock_wall_us();
   hb.echo_us = echo_us;
   env.msg_case = VANTAGE__ENVELOPE__MSG_HEARTBEAT;
   env.heartbeat = &hb;
@@ -235,10 +215,9 @@ static void send_dropped(vtg_uplink_t *u, uint64_t first, uint64_t last) {
   d.last_seq = last;
   env.msg_case = VANTAGE__ENVELOPE__MSG_DROPPED;
   env.dropped = &d;
-  /* Announcements while the queue overflows come every flush; the reason
-   * was logged at the first drop, so these stay at debug level. */
-  VTG_DEBUG("telling the coordinator that results %" PRIu64 "..%" PRIu64 " were dropped", first,
-            last);
+  /* The spool logged why (full, corrupt) when it lost them. */
+  VTG_INFO("telling the coordinator that results %" PRIu64 "..%" PRIu64 " are gone from the spool",
+           first, last);
   (void)send_env(u, &env);
 }
 
@@ -259,40 +238,57 @@ static void fill_result(Vantage__Result *m, vtg_probe_result_t *r) {
   m->error_class = r->error_class;
   m->resolved_addr = r->resolved_addr;
   m->cert_expiry_unix = r->cert_expiry_unix;
+  m->cert_issuer = (char *)r->cert_issuer;
   m->error_detail = r->error_detail;
 }
 
-/* Sends the announced drops, then batches of up to VTG_UPLINK_BATCH_MAX
- * unsent results while the socket keeps up. complete_before_us must not run
- * ahead of any probe not yet reported: in flight, or queued but not in this
- * or an earlier batch. With nothing to send it still sends an empty batch
- * now and then so the coordinator's watermark moves. */
+/* Sends batches of up to VTG_UPLINK_BATCH_MAX unsent durable results, read
+ * back from the spool, while the socket keeps up; a range the spool no
+ * longer has (dropped when full, corrupt) is announced as Dropped first.
+ * complete_before_us must not run ahead of any probe not yet reported: in
+ * flight, or spooled but not in this or an earlier batch. With nothing to
+ * send it still sends an empty batch now and then so the coordinator's
+ * watermark moves. */
 static void flush_now(vtg_uplink_t *u) {
   if (u->conn == NULL || !u->welcomed || u->closing) return;
-  if (u->drop_last != 0) {
-    send_dropped(u, u->drop_first, u->drop_last);
-    u->drop_first = u->drop_last = 0;
-    if (u->conn == NULL) return;
-  }
-  uint64_t end_seq = head_seq(u) + u->ring_len; /* one past the newest */
+  uint64_t upto = vtg_spool_durable_seq(u->spool);
   int sent_any = 0;
-  while (u->conn != NULL && (u->send_seq < end_seq || !sent_any)) {
-    size_t unsent = (size_t)(end_seq - u->send_seq);
-    if (unsent == 0 && uv_now(u->loop) - u->last_batch_mono < EMPTY_BATCH_MS) break;
+  while (u->conn != NULL && (u->send_seq <= upto || !sent_any)) {
+    if (u->send_seq > upto && uv_now(u->loop) - u->last_batch_mono < EMPTY_BATCH_MS) break;
     if (uv_stream_get_write_queue_size((uv_stream_t *)&u->conn->tcp) > WRITE_QUEUE_HIGH) break;
-    size_t n = unsent < VTG_UPLINK_BATCH_MAX ? unsent : VTG_UPLINK_BATCH_MAX;
-    size_t off = (size_t)(u->send_seq - head_seq(u));
-    int64_t now = vtg_clock_wall_us();
+    size_t got = 0, n = 0;
+    vtg_arena_reset(&u->batch_arena);
+    if (u->send_seq <= upto) {
+      if (vtg_spool_read(u->spool, u->send_seq, upto, u->batch_recs, VTG_UPLINK_BATCH_MAX,
+                         &got) != 0)
+        break;
+      uint64_t gap_end = got > 0 ? u->batch_recs[0].seq - 1 : upto;
+      if (gap_end >= u->send_seq) {
+        send_dropped(u, u->send_seq, gap_end);
+        if (u->conn == NULL) return;
+        u->send_seq = gap_end + 1;
+      }
+      while (n < got && u->batch_recs[n].seq == u->send_seq + n) {
+        Vantage__Result *m = vantage__result__unpack(&u->batch_arena.allocator,
+                                                     u->batch_recs[n].len, u->batch_recs[n].data);
+        if (m == NULL) {
+          if (n > 0) break; /* send what decoded; this one comes first next time */
+          VTG_WARN("spooled result %" PRIu64 " does not decode; announcing it as dropped",
+                   u->send_seq);
+          send_dropped(u, u->send_seq, u->send_seq);
+          if (u->conn == NULL) return;
+          u->send_seq++;
+          break;
+        }
+        u->batch_ptrs[n++] = m;
+      }
+      if (n == 0 && u->send_seq <= upto) continue;
+    }
+    int64_t now = vtg_probe_clock_wall_us(); /* the clock probe starts are read from */
     int64_t cb = u->hooks.in_flight_min_start(u);
     if (now < cb) cb = now;
-    for (size_t i = off + n; i < u->ring_len; i++) {
-      int64_t st = ring_at(u, i)->start_us;
-      if (st < cb) cb = st;
-    }
-    for (size_t i = 0; i < n; i++) {
-      fill_result(&u->batch_msgs[i], ring_at(u, off + i));
-      u->batch_ptrs[i] = &u->batch_msgs[i];
-    }
+    int64_t later = vtg_spool_min_start(u->spool, u->send_seq + n);
+    if (later < cb) cb = later;
     Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
     Vantage__ResultBatch b = VANTAGE__RESULT_BATCH__INIT;
     b.spool_epoch = u->epoch;
@@ -314,28 +310,82 @@ static void flush_timer_cb(uv_timer_t *t) {
   flush_now(u);
 }
 
-void vtg_uplink_push(vtg_uplink_t *u, const vtg_probe_result_t *r) {
-  if (u->closing) return;
-  if (u->ring_len >= u->cfg->max_pending || ring_grow(u) != 0) {
-    /* Full (or out of memory): the oldest goes, and the coordinator is
-     * told so it does not wait for it. */
-    if (u->ring_len == 0) return;
-    uint64_t seq = ring_at(u, 0)->seq;
-    ring_pop(u);
-    if (u->drop_last == 0) u->drop_first = seq;
-    u->drop_last = seq; /* any gap inside the range was acknowledged */
-    if (u->send_seq <= seq) u->send_seq = seq + 1;
-    if (u->dropped_total++ % 10000 == 0)
-      VTG_WARN("pending queue full (max_pending %" PRIu64 "): dropping the oldest results",
-               u->cfg->max_pending);
+/* fsync policy "batch": the spool is synced at most every
+ * VTG_SPOOL_BATCH_SYNC_MS (or when a batch's worth is waiting), and only
+ * synced results are sent, so the coordinator never acknowledges a result
+ * that a power cut could still take from the spool. The fdatasync runs on
+ * libuv's threadpool so a slow disk does not skew the probes' timings. */
+static void sync_timer_cb(uv_timer_t *t);
+
+static void sync_work_cb(uv_work_t *w) {
+  vtg_uplink_t *u = container_of(w, vtg_uplink_t, sync_work);
+  vtg_spool_sync_run(&u->sync_job); /* touches only the job */
+}
+
+static void sync_after_cb(uv_work_t *w, int status) {
+  vtg_uplink_t *u = container_of(w, vtg_uplink_t, sync_work);
+  (void)status; /* cancelled only at close, which syncs on its own */
+  u->sync_busy = 0;
+  vtg_spool_sync_end(u->spool, &u->sync_job);
+  if (u->closing) {
+    u->pending_closes--;
+    maybe_closed(u);
+    return;
   }
-  vtg_probe_result_t *slot = &u->ring[(u->ring_head + u->ring_len) % u->ring_alloc];
-  *slot = *r;
-  slot->seq = u->next_seq++;
-  u->ring_len++;
+  flush_now(u);
+  /* What was appended while the job ran waits for the next round. */
+  if (vtg_spool_unsynced(u->spool) > 0 && !uv_is_active((uv_handle_t *)&u->sync_timer))
+    (void)uv_timer_start(&u->sync_timer, sync_timer_cb, VTG_SPOOL_BATCH_SYNC_MS, 0);
+}
+
+/* Starts one sync on the threadpool (the loop keeps probing meanwhile);
+ * at most one runs at a time. Falls back to syncing here when it cannot. */
+static void sync_spool(vtg_uplink_t *u) {
+  uv_timer_stop(&u->sync_timer);
+  if (u->sync_busy || u->closing) return; /* sync_after_cb comes back to it */
+  int rc = vtg_spool_sync_begin(u->spool, &u->sync_job);
+  if (rc == 1) {
+    if (uv_queue_work(u->loop, &u->sync_work, sync_work_cb, sync_after_cb) == 0) {
+      u->sync_busy = 1;
+      return;
+    }
+    vtg_spool_sync_run(&u->sync_job);
+    vtg_spool_sync_end(u->spool, &u->sync_job);
+  } else if (rc < 0) {
+    (void)vtg_spool_sync(u->spool); /* failures are logged by the spool */
+  }
+  flush_now(u);
+}
+
+static void sync_timer_cb(uv_timer_t *t) {
+  sync_spool(container_of(t, vtg_uplink_t, sync_timer));
+}
+
+void vtg_uplink_push(vtg_uplink_t *u, const vtg_probe_result_t *r) {
+  vtg_probe_result_t copy = *r;
+  Vantage__Result m;
+  uint64_t seq = 0;
+  if (u->closing) return;
+  fill_result(&m, &copy);
+  size_t len = vantage__result__get_packed_size(&m);
+  if (len > sizeof u->rec_buf) {
+    VTG_ERROR("a result of check %u packs to %zu bytes, over the %u byte cap; not spooled",
+              r->check_id, len, VTG_SPOOL_RECORD_MAX);
+    return;
+  }
+  vantage__result__pack(&m, u->rec_buf);
+  int rc = vtg_spool_append(u->spool, u->rec_buf, len, r->start_us, &seq);
+  if (rc != 0) {
+    VTG_ERROR("spooling a result of check %u failed (%s); it is lost", r->check_id,
+              vtg_strerror(rc));
+    return;
+  }
   u->results_total++;
-  if (u->welcomed && head_seq(u) + u->ring_len - u->send_seq >= VTG_UPLINK_BATCH_MAX)
-    flush_now(u);
+  if (vtg_spool_unsynced(u->spool) >= VTG_UPLINK_BATCH_MAX)
+    sync_spool(u);
+  else if (vtg_spool_unsynced(u->spool) > 0 && !uv_is_active((uv_handle_t *)&u->sync_timer))
+    (void)uv_timer_start(&u->sync_timer, sync_timer_cb, VTG_SPOOL_BATCH_SYNC_MS, 0);
+  if (u->welcomed && unsent(u) >= VTG_UPLINK_BATCH_MAX) flush_now(u);
 }
 
 /* --------------------------------------------------------------- incoming */
@@ -367,27 +417,22 @@ static int on_welcome(vtg_uplink_t *u, const Vantage__Welcome *w) {
   u->welcomed = 1;
   u->attempts = 0;
 
-  /* The coordinator may have lost what it once acknowledged, or never got
-   * our last Dropped: whatever lies between its acked_seq and our oldest
-   * queued result is gone from here, so say so before replaying. */
-  if (w->acked_seq > 0 && w->acked_seq >= u->next_seq)
+  /* The coordinator may have lost what it once acknowledged: the replay
+   * starts after what it has; whatever of that the spool no longer holds
+   * is announced as Dropped by flush_now before the results that follow. */
+  uint64_t next = vtg_spool_next_seq(u->spool);
+  uint64_t acked = w->acked_seq;
+  if (acked > 0 && acked >= next) {
     VTG_WARN("coordinator acknowledges seq %" PRIu64 " of this epoch but we made only %" PRIu64,
-             (uint64_t)w->acked_seq, u->next_seq - 1);
-  ack_upto(u, w->acked_seq);
-  uint64_t h = head_seq(u);
-  u->drop_first = u->drop_last = 0;
-  if (w->acked_seq + 1 < h) {
-    VTG_WARN("results %" PRIu64 "..%" PRIu64 " are no longer queued here; announcing them as "
-             "dropped",
-             (uint64_t)w->acked_seq + 1, h - 1);
-    send_dropped(u, w->acked_seq + 1, h - 1);
+             acked, next - 1);
+    acked = next - 1;
   }
-  if (u->conn == NULL) return 0;
-  u->send_seq = h;
-  VTG_INFO("welcomed by coordinator %s: acked_seq %" PRIu64 ", replaying %zu results, "
+  ack_upto(u, acked);
+  u->send_seq = acked + 1;
+  VTG_INFO("welcomed by coordinator %s: acked_seq %" PRIu64 ", replaying %" PRIu64 " results, "
            "heartbeat %u ms, idle timeout %u ms",
            w->coordinator_version ? w->coordinator_version : "?", (uint64_t)w->acked_seq,
-           u->ring_len, u->heartbeat_ms, u->idle_timeout_ms);
+           next - 1 - acked, u->heartbeat_ms, u->idle_timeout_ms);
   (void)uv_timer_start(&u->heartbeat_timer, heartbeat_timer_cb, u->heartbeat_ms,
                        u->heartbeat_ms);
   (void)uv_timer_start(&u->flush_timer, flush_timer_cb, VTG_UPLINK_FLUSH_MS,
@@ -421,11 +466,11 @@ static int dispatch(vtg_uplink_t *u, const Vantage__Envelope *env) {
                (uint64_t)env->ack->spool_epoch, u->epoch);
       return 0;
     }
-    if (env->ack->seq >= u->next_seq) {
+    if (env->ack->seq >= vtg_spool_next_seq(u->spool)) {
       /* Acknowledging what we never made is a coordinator bug; dropping
        * results on its word would lose them. */
       VTG_WARN("ignoring an Ack for seq %" PRIu64 ": we made only up to %" PRIu64,
-               (uint64_t)env->ack->seq, u->next_seq - 1);
+               (uint64_t)env->ack->seq, vtg_spool_next_seq(u->spool) - 1);
       return 0;
     }
     ack_upto(u, env->ack->seq);
@@ -651,8 +696,6 @@ int vtg_uplink_init(uv_loop_t *loop, vtg_uplink_t *u, const vtg_probe_config_t *
   u->loop = loop;
   u->cfg = cfg;
   u->hooks = *hooks;
-  u->next_seq = 1;
-  u->send_seq = 1;
   u->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
   u->idle_timeout_ms = DEFAULT_IDLE_MS;
   rc = uv_random(NULL, NULL, seed, sizeof seed, 0, NULL);
@@ -660,18 +703,41 @@ int vtg_uplink_init(uv_loop_t *loop, vtg_uplink_t *u, const vtg_probe_config_t *
     VTG_ERROR("uv_random: %s", uv_strerror(rc));
     return rc;
   }
-  u->epoch = seed[0] ? seed[0] : 1;
   u->rng = seed[1] ? seed[1] : 0x9E3779B97F4A7C15ULL;
+  {
+    vtg_spool_opts_t so = {.dir = cfg->spool_dir ? cfg->spool_dir : VTG_SPOOL_DIR_DEFAULT,
+                           .max_bytes = cfg->spool_max_bytes,
+                           .fsync = cfg->spool_fsync};
+    char err[600];
+    rc = vtg_spool_open(&u->spool, &so, err, sizeof err);
+    if (rc != 0) {
+      VTG_ERROR("%s", err);
+      return rc;
+    }
+  }
+  /* The epoch belongs to the spool: a restart continues it, a wiped spool
+   * starts a new one, so the coordinator never takes new results for a
+   * replay of old ones. */
+  u->epoch = vtg_spool_epoch(u->spool);
+  u->send_seq = vtg_spool_acked(u->spool) + 1;
+  if (cfg->max_pending != 0)
+    VTG_WARN("max_pending is deprecated and ignored: unacknowledged results are kept in the "
+             "on-disk spool (spool_dir), bounded by spool_max_bytes");
   vtg_frame_reader_init(&u->reader, VTG_FRAME_DEFAULT_MAX);
   vtg_arena_init(&u->arena, ARENA_LIMIT);
+  vtg_arena_init(&u->batch_arena, BATCH_ARENA_LIMIT);
   /* Timer init cannot fail on a live loop; these never return an error in
    * libuv, but check anyway and unwind nothing (no handle is active yet). */
   if ((rc = uv_timer_init(loop, &u->reconnect_timer)) != 0 ||
       (rc = uv_timer_init(loop, &u->heartbeat_timer)) != 0 ||
       (rc = uv_timer_init(loop, &u->idle_timer)) != 0 ||
-      (rc = uv_timer_init(loop, &u->flush_timer)) != 0) {
+      (rc = uv_timer_init(loop, &u->flush_timer)) != 0 ||
+      (rc = uv_timer_init(loop, &u->sync_timer)) != 0) {
     vtg_frame_reader_free(&u->reader);
     vtg_arena_free(&u->arena);
+    vtg_arena_free(&u->batch_arena);
+    vtg_spool_close(u->spool);
+    u->spool = NULL;
     return rc;
   }
   VTG_INFO("agent %s (%s, %s) spool epoch %016" PRIx64, cfg->id, cfg->region, cfg->country,
@@ -714,18 +780,25 @@ static int drain(vtg_uplink_t *u, conn_t *c) {
 
 void vtg_uplink_close(vtg_uplink_t *u, vtg_uplink_close_cb close_cb) {
   uv_timer_t *timers[] = {&u->reconnect_timer, &u->heartbeat_timer, &u->idle_timer,
-                          &u->flush_timer};
+                          &u->flush_timer, &u->sync_timer};
   u->close_cb = close_cb;
+  /* Everything spooled becomes durable now, whatever happens next. */
+  (void)vtg_spool_sync(u->spool);
   if (u->conn != NULL && u->welcomed) {
     /* Everything unsent goes out now, in as many batches as needed. */
     u->last_batch_mono = 0;
-    while (u->conn != NULL && u->send_seq < head_seq(u) + u->ring_len) {
+    while (u->conn != NULL && u->send_seq <= vtg_spool_durable_seq(u->spool)) {
       uint64_t before = u->send_seq;
       flush_now(u);
       if (u->send_seq == before) break; /* the socket is backed up */
     }
   }
   u->closing = 1;
+  if (u->sync_busy) {
+    /* sync_after_cb still runs (cancelled or done) and ends the job. */
+    u->pending_closes++;
+    (void)uv_cancel((uv_req_t *)&u->sync_work);
+  }
   if (u->gai_active) {
     /* gai_cb still runs (cancelled or with a result) and frees it. */
     u->pending_closes++;
@@ -743,6 +816,6 @@ void vtg_uplink_close(vtg_uplink_t *u, vtg_uplink_close_cb close_cb) {
     u->pending_closes++;
     uv_close((uv_handle_t *)timers[i], timer_closed);
   }
-  /* The queue and reader are freed by the last close callback. */
+  /* The spool and reader are closed and freed by the last close callback. */
   maybe_closed(u);
 }

@@ -22,7 +22,8 @@ static void usage(FILE *f) {
   fprintf(f, "usage: vantage-sim --scenario FILE --ports-file OUT.json [--log-level debug|info|warn|error]\n");
 }
 
-/* Writes {"control": P, "services": {"name": P, ...}} to a temporary file
+/* Writes {"control": P, "services": {"name": P, ...}, "tls": {"name": P,
+ * ...}, "dns": P, "ca_file": PATH} to a temporary file
  * beside path and renames it over path, so a reader never sees half of it.
  * Returns 0 or VTG_EIO/VTG_ENOMEM (logged). */
 static int write_ports(const vtg_sim_t *sim, const char *path) {
@@ -44,6 +45,17 @@ static int write_ports(const vtg_sim_t *sim, const char *path) {
     vtg_json_int(&w, sim->sc.services[i].port);
   }
   vtg_json_end_object(&w);
+  vtg_json_key(&w, "tls");
+  vtg_json_begin_object(&w);
+  for (size_t i = 0; i < sim->sc.n_services; i++) {
+    vtg_json_key(&w, sim->sc.services[i].name);
+    vtg_json_int(&w, sim->sc.services[i].tls_port);
+  }
+  vtg_json_end_object(&w);
+  vtg_json_key(&w, "dns");
+  vtg_json_int(&w, sim->dns_port);
+  vtg_json_key(&w, "ca_file");
+  vtg_json_string(&w, sim->ca_path);
   vtg_json_end_object(&w);
   if ((rc = vtg_json_finish(&w)) != 0) goto out;
   if ((rc = vtg_buf_append(&out, "\n", 1)) != 0) goto out;
@@ -126,6 +138,14 @@ int main(int argc, char **argv) {
   }
   loop_ok = 1;
   sim.loop = &loop;
+  {
+    /* The test CA goes beside the ports file, where the harness finds it. */
+    char ca[4096];
+    const char *slash = strrchr(ports, '/');
+    int dlen = slash ? (int)(slash - ports) : 1;
+    snprintf(ca, sizeof ca, "%.*s/sim-ca.pem", dlen, slash ? ports : ".");
+    if (vtg_sim_tls_init(&sim, ca) != 0) goto out;
+  }
   if ((rc = vtg_sim_listen(&sim)) != 0) {
     VTG_ERROR("listen: %s", uv_strerror(rc));
     vtg_sim_stop(&sim);
@@ -146,6 +166,7 @@ out:
     VTG_ERROR("loop not empty at exit: %s", uv_strerror(rc));
     status = 1;
   }
+  vtg_sim_tls_free(&sim);
   vtg_sim_scenario_free(&sim.sc);
   return status;
 }

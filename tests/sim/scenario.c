@@ -24,7 +24,13 @@ static const vtg_sim_mode_desc_t modes[VTG_SIM_MODE_COUNT] = {
     [VTG_SIM_MODE_VANTAGE_DOWN] = {"vantage_down", VTG_SIM_ACT_HOLD, 0, 0},
     [VTG_SIM_MODE_HTTP_404] = {"http_404", VTG_SIM_ACT_ANSWER, 404, 1},
     [VTG_SIM_MODE_WRONG_BODY] = {"wrong_body", VTG_SIM_ACT_BODY, 200, 1},
+    [VTG_SIM_MODE_REFUSED] = {"refused", VTG_SIM_ACT_REFUSE, 0, 1},
+    [VTG_SIM_MODE_TLS_ERROR] = {"tls_error", VTG_SIM_ACT_TLS_GARBAGE, 0, 1},
+    [VTG_SIM_MODE_DNS_FAIL] = {"dns_fail", VTG_SIM_ACT_SERVFAIL, 0, 1},
+    [VTG_SIM_MODE_CERT_EXPIRING] = {"cert_expiring", VTG_SIM_ACT_CERT_EXPIRING, 0, 1},
 };
+
+static const char *const check_types[] = {"http", "tcp", "dns", "tls", NULL};
 
 const vtg_sim_mode_desc_t *vtg_sim_mode_desc(vtg_sim_mode_t m) {
   if ((int)m < 0 || m >= VTG_SIM_MODE_COUNT) return &modes[VTG_SIM_MODE_OK];
@@ -51,7 +57,10 @@ void vtg_sim_scenario_free(vtg_sim_scenario_t *s) {
   free(s->name);
   for (size_t i = 0; i < s->n_regions; i++) free(s->regions[i].name);
   free(s->regions);
-  for (size_t i = 0; i < s->n_checks; i++) free(s->checks[i].name);
+  for (size_t i = 0; i < s->n_checks; i++) {
+    free(s->checks[i].name);
+    free(s->checks[i].dns_name);
+  }
   free(s->checks);
   for (size_t i = 0; i < s->n_services; i++) {
     vtg_sim_service_t *svc = &s->services[i];
@@ -160,10 +169,28 @@ static int load_services(vtg_yconf_t *c, vtg_sim_scenario_t *s) {
       if (find_check(s, chk->name) != (long)(s->n_checks - 1))
         return vtg_yconf_error(c, ep, "duplicate check '%s'", chk->name);
       e->check = s->n_checks - 1;
+      chk->service = i;
+      char *type = NULL;
+      if ((rc = vtg_yconf_str(c, ep, "type", 0, &type)) != 0) return rc;
+      if (type != NULL) {
+        int t = -1;
+        for (int k = 0; check_types[k]; k++)
+          if (strcmp(check_types[k], type) == 0) t = k;
+        free(type);
+        if (t < 0) return vtg_yconf_error(c, vtg_yconf_get(ep, "type"), "unknown check type");
+        chk->type = (vtg_sim_check_type_t)t;
+      }
+      if (chk->type == VTG_SIM_CHECK_DNS) {
+        if ((rc = vtg_yconf_str(c, ep, "name", 1, &chk->dns_name)) != 0) return rc;
+        size_t nl = strlen(chk->dns_name);
+        if (nl > 0 && chk->dns_name[nl - 1] == '.') chk->dns_name[nl - 1] = '\0';
+      }
+      /* Only HTTP checks are routed by path. */
+      if (chk->type != VTG_SIM_CHECK_HTTP) continue;
       if ((rc = vtg_yconf_str(c, ep, "path", 1, &e->path)) != 0) return rc;
       if (e->path[0] != '/') return vtg_yconf_error(c, ep, "path must start with '/'");
       for (size_t k = 0; k < j; k++)
-        if (strcmp(svc->endpoints[k].path, e->path) == 0)
+        if (svc->endpoints[k].path != NULL && strcmp(svc->endpoints[k].path, e->path) == 0)
           return vtg_yconf_error(c, ep, "two endpoints of service '%s' share path '%s'",
                                  svc->name, e->path);
     }

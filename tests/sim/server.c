@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/ssl.h>
+
 #include "sim.h"
 #include "vtg/buf.h"
 #include "vtg/clock.h"
@@ -52,7 +54,20 @@ typedef struct vtg_sim_conn_s {
   size_t head_len;
   char head[VTG_SIM_MAX_HEADER];
   char drain[4096];
+  /* TLS listener connections: OpenSSL over memory BIOs, fed from raw. */
+  SSL *ssl;
+  BIO *rbio, *wbio;        /* owned by ssl */
+  int tls_counted;         /* a TLS-level fault was counted at accept */
+  char raw[16384];
 } vtg_sim_conn_t;
+
+/* One write of TLS records; freed in its callback. */
+typedef struct tls_write_s {
+  uv_write_t req;
+  vtg_sim_conn_t *c;
+  int final;               /* the answer's last bytes: shut down after */
+  char data[];
+} tls_write_t;
 
 static void conn_close(vtg_sim_conn_t *c, int reset);
 static void conn_respond(vtg_sim_conn_t *c, int status, const char *ctype, const char *body,
@@ -94,6 +109,7 @@ static void on_handle_closed(uv_handle_t *h) {
   if (c->next != NULL) c->next->prev = c->prev;
   c->sim->n_conns--;
   vtg_buf_free(&c->resp);
+  SSL_free(c->ssl);
   free(c);
 }
 
@@ -120,6 +136,38 @@ static void on_written(uv_write_t *req, int status) {
     conn_close(c, 0);
 }
 
+static void on_tls_written(uv_write_t *req, int status) {
+  tls_write_t *w = container_of(req, tls_write_t, req);
+  vtg_sim_conn_t *c = w->c;
+  int final = w->final;
+  free(w);
+  if (c->state == CONN_CLOSING) return;
+  if (status < 0) {
+    conn_close(c, 0);
+  } else if (final && uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    conn_close(c, 0);
+  }
+}
+
+/* Sends what OpenSSL has queued for the peer; final: then shut down. */
+static void tls_flush(vtg_sim_conn_t *c, int final) {
+  size_t n = BIO_ctrl_pending(c->wbio);
+  if (n == 0 && !final) return;
+  tls_write_t *w = malloc(sizeof *w + (n ? n : 1));
+  if (w == NULL || (n > 0 && BIO_read(c->wbio, w->data, (int)n) != (int)n)) {
+    free(w);
+    conn_close(c, 0);
+    return;
+  }
+  w->c = c;
+  w->final = final;
+  uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written) != 0) {
+    free(w);
+    conn_close(c, 0);
+  }
+}
+
 static void conn_respond(vtg_sim_conn_t *c, int status, const char *ctype, const char *body,
                          size_t body_len) {
   uv_buf_t b;
@@ -135,8 +183,18 @@ static void conn_respond(vtg_sim_conn_t *c, int status, const char *ctype, const
     conn_close(c, 0);
     return;
   }
-  b = uv_buf_init(c->resp.data, (unsigned)c->resp.len);
   c->state = CONN_WRITE;
+  if (c->ssl != NULL) {
+    /* Into the memory BIO (never short), then close_notify, then out. */
+    if (SSL_write(c->ssl, c->resp.data, (int)c->resp.len) != (int)c->resp.len) {
+      conn_close(c, 0);
+      return;
+    }
+    (void)SSL_shutdown(c->ssl);
+    tls_flush(c, 1);
+    return;
+  }
+  b = uv_buf_init(c->resp.data, (unsigned)c->resp.len);
   if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) conn_close(c, 0);
 }
 
@@ -234,7 +292,7 @@ static void service_request(vtg_sim_conn_t *c) {
   c->routed = 0;
   for (size_t i = 0; i < c->svc->n_endpoints; i++) {
     const vtg_sim_endpoint_t *e = &c->svc->endpoints[i];
-    if (strlen(e->path) == plen && memcmp(e->path, c->target, plen) == 0) {
+    if (e->path != NULL && strlen(e->path) == plen && memcmp(e->path, c->target, plen) == 0) {
       c->check = e->check;
       c->routed = 1;
       break;
@@ -254,6 +312,10 @@ static void service_request(vtg_sim_conn_t *c) {
     delay_ms = f->delay_ms;
     if (vtg_sim_mode_desc(f->mode)->action == VTG_SIM_ACT_RANDOM)
       c->mode = vtg_sim_random(sim) < f->rate ? f->as : VTG_SIM_MODE_OK;
+    vtg_sim_action_t a = vtg_sim_mode_desc(c->mode)->action;
+    if (a == VTG_SIM_ACT_REFUSE || a == VTG_SIM_ACT_TLS_GARBAGE || a == VTG_SIM_ACT_SERVFAIL ||
+        a == VTG_SIM_ACT_CERT_EXPIRING)
+      c->mode = VTG_SIM_MODE_OK;
   }
   d = vtg_sim_mode_desc(c->mode);
   sim->sc.checks[c->check].count[c->mode]++;
@@ -283,6 +345,12 @@ static void service_request(vtg_sim_conn_t *c) {
     break;
   case VTG_SIM_ACT_RANDOM: /* not an effective mode */
     respond_text(c, 500, "bad mode\n");
+    break;
+  case VTG_SIM_ACT_REFUSE:      /* decided by the listeners, the TLS */
+  case VTG_SIM_ACT_TLS_GARBAGE: /* handshake and the DNS responder: an */
+  case VTG_SIM_ACT_SERVFAIL:    /* HTTP request that got here is answered */
+  case VTG_SIM_ACT_CERT_EXPIRING: /* normally */
+    respond_text(c, 200, "ok\n");
     break;
   }
 }
@@ -355,22 +423,17 @@ static void head_done(vtg_sim_conn_t *c, size_t end) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   vtg_sim_conn_t *c = container_of((uv_tcp_t *)h, vtg_sim_conn_t, tcp);
   (void)suggested;
-  if (c->state == CONN_READ_HEAD && c->head_len < sizeof(c->head))
+  if (c->ssl != NULL)
+    *buf = uv_buf_init(c->raw, sizeof(c->raw));
+  else if (c->state == CONN_READ_HEAD && c->head_len < sizeof(c->head))
     *buf = uv_buf_init(c->head + c->head_len, (unsigned)(sizeof(c->head) - c->head_len));
   else
     *buf = uv_buf_init(c->drain, sizeof(c->drain));
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  vtg_sim_conn_t *c = container_of((uv_tcp_t *)s, vtg_sim_conn_t, tcp);
-  (void)buf;
-  if (nread == 0) return;
-  if (nread < 0) {
-    /* The client left (or broke the connection). A write in flight is
-     * cancelled by the close. */
-    conn_close(c, 0);
-    return;
-  }
+/* nread plaintext bytes arrived: at head + head_len while reading the
+ * head, in drain otherwise. */
+static void consume(vtg_sim_conn_t *c, ssize_t nread) {
   switch (c->state) {
   case CONN_READ_HEAD: {
     size_t from = c->head_len >= 3 ? c->head_len - 3 : 0;
@@ -398,6 +461,120 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   default:
     break; /* HOLD, DELAY, WRITE: the bytes are dropped */
   }
+}
+
+/* A connection (kind TCP) or a finished handshake (kind TLS) is what a
+ * check of that type asks of a service: counted as `ok` for each such
+ * check of the service, for /stats (a service shared by several of them
+ * counts for each). */
+static void count_checks(vtg_sim_conn_t *c, vtg_sim_check_type_t kind) {
+  vtg_sim_scenario_t *sc = &c->sim->sc;
+  if (vtg_sim_now(c->sim) == INT64_MIN) return; /* before /start */
+  for (size_t i = 0; i < sc->n_checks; i++)
+    if (sc->checks[i].type == kind && &sc->services[sc->checks[i].service] == c->svc)
+      sc->checks[i].count[VTG_SIM_MODE_OK]++;
+}
+
+/* TLS: feeds the records in, finishes the handshake, decrypts what there
+ * is into the same places the plain path reads into. */
+static void tls_read(vtg_sim_conn_t *c, const char *data, size_t n) {
+  if (BIO_write(c->rbio, data, (int)n) != (int)n) {
+    conn_close(c, 0);
+    return;
+  }
+  if (!SSL_is_init_finished(c->ssl)) {
+    int r = SSL_do_handshake(c->ssl);
+    tls_flush(c, 0);
+    if (r <= 0) {
+      int e = SSL_get_error(c->ssl, r);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        VTG_DEBUG("TLS handshake failed");
+        conn_close(c, 0);
+      }
+      return;
+    }
+    if (!c->tls_counted) count_checks(c, VTG_SIM_CHECK_TLS);
+  }
+  while (c->state != CONN_CLOSING && c->state != CONN_WRITE) {
+    char *dst = c->drain;
+    size_t cap = sizeof(c->drain);
+    if (c->state == CONN_READ_HEAD) {
+      if (c->head_len >= sizeof(c->head)) break;
+      dst = c->head + c->head_len;
+      cap = sizeof(c->head) - c->head_len;
+    }
+    int r = SSL_read(c->ssl, dst, (int)cap);
+    if (r <= 0) {
+      int e = SSL_get_error(c->ssl, r);
+      if (e != SSL_ERROR_WANT_READ) conn_close(c, 0); /* close_notify or an error */
+      break;
+    }
+    consume(c, r);
+  }
+  if (c->state != CONN_CLOSING && c->ssl != NULL && c->state != CONN_WRITE) tls_flush(c, 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  vtg_sim_conn_t *c = container_of((uv_tcp_t *)s, vtg_sim_conn_t, tcp);
+  if (nread == 0) return;
+  if (nread < 0) {
+    /* The client left (or broke the connection). A write in flight is
+     * cancelled by the close. */
+    conn_close(c, 0);
+    return;
+  }
+  if (c->ssl != NULL)
+    tls_read(c, buf->base, (size_t)nread);
+  else
+    consume(c, nread);
+}
+
+/* A TLS-level fault (tls_error, cert_expiring) for this agent on a check
+ * of the connection's service, if any. */
+static const vtg_sim_fault_t *tls_fault(vtg_sim_conn_t *c, size_t *check) {
+  vtg_sim_t *sim = c->sim;
+  int64_t t = vtg_sim_now(sim);
+  if (t == INT64_MIN) return NULL;
+  for (size_t i = 0; i < sim->sc.n_checks; i++) {
+    if (&sim->sc.services[sim->sc.checks[i].service] != c->svc) continue;
+    const vtg_sim_fault_t *f = vtg_sim_fault_find(&sim->sc, i, c->has_who ? &c->who : NULL, t);
+    vtg_sim_action_t a = f ? vtg_sim_mode_desc(f->mode)->action : VTG_SIM_ACT_ANSWER;
+    if (a == VTG_SIM_ACT_TLS_GARBAGE || a == VTG_SIM_ACT_CERT_EXPIRING) {
+      *check = i;
+      return f;
+    }
+  }
+  return NULL;
+}
+
+/* Sets up a connection of a TLS listener; 0 or -1 (then it is closed). */
+static int tls_accept(vtg_sim_conn_t *c) {
+  size_t check = 0;
+  void *ctx = c->sim->ssl_ctx;
+  const vtg_sim_fault_t *f = tls_fault(c, &check);
+  if (f != NULL) {
+    c->sim->sc.checks[check].count[f->mode]++;
+    if (vtg_sim_mode_desc(f->mode)->action == VTG_SIM_ACT_TLS_GARBAGE) {
+      c->state = CONN_WRITE;
+      respond_text(c, 400, "this is not TLS\n"); /* plain text where a ServerHello belongs */
+      return 0;
+    }
+    ctx = c->sim->ssl_ctx_expiring;
+    c->tls_counted = 1;
+  }
+  c->ssl = SSL_new(ctx);
+  c->rbio = BIO_new(BIO_s_mem());
+  c->wbio = BIO_new(BIO_s_mem());
+  if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+    BIO_free(c->rbio);
+    BIO_free(c->wbio);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    return -1;
+  }
+  SSL_set_bio(c->ssl, c->rbio, c->wbio);
+  SSL_set_accept_state(c->ssl);
+  return 0;
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -453,12 +630,17 @@ static void on_connection(uv_stream_t *server, int status) {
     const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
     c->has_who = vtg_sim_agent_from_addr(&sim->sc, ntohl(sin->sin_addr.s_addr), &c->who) == 0;
   }
+  if (svc != NULL && server == (uv_stream_t *)&svc->tls_listener && tls_accept(c) != 0) {
+    conn_close(c, 0);
+    return;
+  }
+  if (svc != NULL && server == (uv_stream_t *)&svc->listener) count_checks(c, VTG_SIM_CHECK_TCP);
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) conn_close(c, 0);
 }
 
-/* Initialises and binds tcp on 127.0.0.1:0 and listens; *port gets the
- * port. The handle is initialised (must be closed) once this returns
- * anything but an init failure; *inited says so. */
+/* Initialises and binds tcp on 127.0.0.1:*port (0: any) and listens;
+ * *port gets the port. The handle is initialised (must be closed) once this
+ * returns anything but an init failure; *inited says so. */
 static int listen_one(uv_loop_t *loop, uv_tcp_t *tcp, int *inited, int *port) {
   struct sockaddr_in addr;
   struct sockaddr_storage ss;
@@ -466,12 +648,78 @@ static int listen_one(uv_loop_t *loop, uv_tcp_t *tcp, int *inited, int *port) {
   int rc;
   if ((rc = uv_tcp_init(loop, tcp)) != 0) return rc;
   *inited = 1;
-  if ((rc = uv_ip4_addr("127.0.0.1", 0, &addr)) != 0) return rc;
+  if ((rc = uv_ip4_addr("127.0.0.1", *port, &addr)) != 0) return rc;
   if ((rc = uv_tcp_bind(tcp, (const struct sockaddr *)&addr, 0)) != 0) return rc;
   if ((rc = uv_listen((uv_stream_t *)tcp, 511, on_connection)) != 0) return rc;
   if ((rc = uv_tcp_getsockname(tcp, (struct sockaddr *)&ss, &len)) != 0) return rc;
   *port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
   return 0;
+}
+
+int64_t vtg_sim_now(const vtg_sim_t *sim) {
+  return sim->t0_us == INT64_MIN ? INT64_MIN : vtg_clock_wall_us() - sim->t0_us;
+}
+
+/* ---- refused: a service's listeners are closed for the fault window ----
+ * A real refusal needs no listener on the port, and a listener cannot
+ * refuse some peers only: a `refused` fault closes the service's
+ * listeners (both, HTTP and TLS) for every agent, and the port is bound
+ * again when the window ends. */
+
+static void on_listener_closed(uv_handle_t *h) {
+  vtg_sim_service_t *svc = h->data;
+  svc->closing--;
+}
+
+static int service_refused(const vtg_sim_t *sim, size_t si, int64_t t) {
+  for (size_t i = 0; i < sim->sc.n_faults; i++) {
+    const vtg_sim_fault_t *f = &sim->sc.faults[i];
+    if (vtg_sim_mode_desc(f->mode)->action != VTG_SIM_ACT_REFUSE) continue;
+    if (t < f->from_us || t >= f->to_us) continue;
+    if (f->check < 0 || sim->sc.checks[f->check].service == si) return 1;
+  }
+  return 0;
+}
+
+static void relisten(vtg_sim_service_t *svc, uv_tcp_t *tcp, int *listening, int *port) {
+  int rc = listen_one(svc->sim->loop, tcp, listening, port);
+  if (rc != 0) {
+    VTG_ERROR("service %s: cannot listen again on port %d: %s", svc->name, *port, uv_strerror(rc));
+    if (*listening) {
+      *listening = 0;
+      svc->closing++;
+      uv_close((uv_handle_t *)tcp, on_listener_closed);
+    }
+  }
+}
+
+static void on_refuse_tick(uv_timer_t *t) {
+  vtg_sim_t *sim = container_of(t, vtg_sim_t, refuse_timer);
+  int64_t now = vtg_sim_now(sim);
+  if (now == INT64_MIN || sim->stopping) return;
+  for (size_t i = 0; i < sim->sc.n_services; i++) {
+    vtg_sim_service_t *svc = &sim->sc.services[i];
+    int want = service_refused(sim, i, now);
+    if (want && !svc->refusing) {
+      svc->refusing = 1;
+      if (svc->listening) {
+        svc->listening = 0;
+        svc->closing++;
+        uv_close((uv_handle_t *)&svc->listener, on_listener_closed);
+      }
+      if (svc->tls_listening) {
+        svc->tls_listening = 0;
+        svc->closing++;
+        uv_close((uv_handle_t *)&svc->tls_listener, on_listener_closed);
+      }
+      VTG_INFO("t=%.3f service %s: listeners closed (refused)", (double)now / 1e6, svc->name);
+    } else if (!want && svc->refusing && svc->closing == 0) {
+      svc->refusing = 0;
+      relisten(svc, &svc->listener, &svc->listening, &svc->port);
+      relisten(svc, &svc->tls_listener, &svc->tls_listening, &svc->tls_port);
+      VTG_INFO("t=%.3f service %s: listening again", (double)now / 1e6, svc->name);
+    }
+  }
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -503,8 +751,17 @@ int vtg_sim_listen(vtg_sim_t *sim) {
     svc->listener.data = svc;
     rc = listen_one(sim->loop, &svc->listener, &svc->listening, &svc->port);
     if (rc != 0) return rc;
-    VTG_INFO("service %s listening on 127.0.0.1:%d", svc->name, svc->port);
+    svc->tls_listener.data = svc;
+    rc = listen_one(sim->loop, &svc->tls_listener, &svc->tls_listening, &svc->tls_port);
+    if (rc != 0) return rc;
+    VTG_INFO("service %s listening on 127.0.0.1:%d (TLS on %d)", svc->name, svc->port,
+             svc->tls_port);
   }
+  if ((rc = vtg_sim_dns_listen(sim)) != 0) return rc;
+  if ((rc = uv_timer_init(sim->loop, &sim->refuse_timer)) != 0) return rc;
+  sim->refuse_timer_on = 1;
+  /* 10 ms: the refusal window's edges are placed to within a tick. */
+  if ((rc = uv_timer_start(&sim->refuse_timer, on_refuse_tick, 10, 10)) != 0) return rc;
   VTG_INFO("control listening on 127.0.0.1:%d", sim->control_port);
   return 0;
 }
@@ -517,7 +774,14 @@ void vtg_sim_stop(vtg_sim_t *sim) {
     uv_close((uv_handle_t *)&sim->sigint, NULL);
   }
   if (sim->control_listening) uv_close((uv_handle_t *)&sim->control, NULL);
-  for (size_t i = 0; i < sim->sc.n_services; i++)
-    if (sim->sc.services[i].listening) uv_close((uv_handle_t *)&sim->sc.services[i].listener, NULL);
+  for (size_t i = 0; i < sim->sc.n_services; i++) {
+    vtg_sim_service_t *svc = &sim->sc.services[i];
+    if (svc->listening) uv_close((uv_handle_t *)&svc->listener, NULL);
+    if (svc->tls_listening) uv_close((uv_handle_t *)&svc->tls_listener, NULL);
+    svc->listening = svc->tls_listening = 0;
+  }
+  if (sim->dns_on) uv_close((uv_handle_t *)&sim->dns, NULL);
+  if (sim->refuse_timer_on) uv_close((uv_handle_t *)&sim->refuse_timer, NULL);
+  sim->dns_on = sim->refuse_timer_on = 0;
   for (vtg_sim_conn_t *c = sim->conns; c != NULL; c = c->next) conn_close(c, 0);
 }

@@ -20,6 +20,11 @@ typedef enum {
   VTG_SIM_ACT_DELAY,      /* answer 200 after the fault's delay_ms */
   VTG_SIM_ACT_RANDOM,     /* with the fault's rate act as its `as` mode */
   VTG_SIM_ACT_BODY,       /* answer 200 with an unexpected body */
+  /* Decided below HTTP (an HTTP request never sees them): */
+  VTG_SIM_ACT_REFUSE,     /* the service's listeners are closed: connections refused */
+  VTG_SIM_ACT_TLS_GARBAGE, /* the TLS listener answers a ClientHello with plain text */
+  VTG_SIM_ACT_SERVFAIL,   /* the DNS responder answers SERVFAIL */
+  VTG_SIM_ACT_CERT_EXPIRING, /* the TLS listener presents a certificate with 5 days left */
 } vtg_sim_action_t;
 
 typedef enum {
@@ -33,6 +38,10 @@ typedef enum {
   VTG_SIM_MODE_VANTAGE_DOWN,
   VTG_SIM_MODE_HTTP_404,
   VTG_SIM_MODE_WRONG_BODY,
+  VTG_SIM_MODE_REFUSED,
+  VTG_SIM_MODE_TLS_ERROR,
+  VTG_SIM_MODE_DNS_FAIL,
+  VTG_SIM_MODE_CERT_EXPIRING,
   VTG_SIM_MODE_COUNT
 } vtg_sim_mode_t;
 
@@ -52,13 +61,23 @@ typedef struct vtg_sim_region_s {
   int agents; /* agents 1..agents, addresses 127.0.R.A */
 } vtg_sim_region_t;
 
+typedef enum {
+  VTG_SIM_CHECK_HTTP = 0, /* HTTP requests routed by path (over TLS too, with https) */
+  VTG_SIM_CHECK_TCP,      /* connects to the service's HTTP port */
+  VTG_SIM_CHECK_DNS,      /* A queries for dns_name at the DNS responder */
+  VTG_SIM_CHECK_TLS,      /* handshakes with the service's TLS port */
+} vtg_sim_check_type_t;
+
 typedef struct vtg_sim_check_s {
   char *name;
+  vtg_sim_check_type_t type;
+  char *dns_name;     /* DNS: the name answered (without a final dot) */
+  size_t service;     /* index of its service */
   uint64_t count[VTG_SIM_MODE_COUNT]; /* requests by effective mode */
 } vtg_sim_check_t;
 
 typedef struct vtg_sim_endpoint_s {
-  char *path;   /* compared with the request path without its query */
+  char *path;   /* compared with the request path without its query; NULL: not HTTP */
   size_t check; /* index into scenario checks */
 } vtg_sim_endpoint_t;
 
@@ -72,6 +91,11 @@ typedef struct vtg_sim_service_s {
   struct vtg_sim_s *sim;
   int port;
   int listening;       /* listener initialised (must be closed) */
+  uv_tcp_t tls_listener; /* data = the service; HTTPS and TLS checks */
+  int tls_port;
+  int tls_listening;
+  int refusing;        /* listeners closed by a `refused` fault */
+  int closing;         /* listener closes still to call back */
 } vtg_sim_service_t;
 
 typedef struct vtg_sim_agent_ref_s {
@@ -140,6 +164,15 @@ typedef struct vtg_sim_s {
   uint64_t prng;            /* splitmix64 state, seeded by the scenario */
   struct vtg_sim_conn_s *conns; /* every open connection, for shutdown */
   size_t n_conns;
+  void *ssl_ctx;            /* SSL_CTX of the TLS listeners (sim_tls.c) */
+  void *ssl_ctx_expiring;   /* the same with a certificate 5 days from expiry */
+  char *ca_path;            /* the test CA the certificates chain to, PEM */
+  uv_udp_t dns;             /* the DNS responder (sim_dns.c) */
+  int dns_port;
+  int dns_on;
+  uv_timer_t refuse_timer;  /* opens and closes listeners for `refused` */
+  int refuse_timer_on;
+  unsigned char dns_in[512];
   uint64_t unrouted;        /* requests to no known endpoint */
   uint64_t rejected;        /* connections refused over the cap */
   int stopping;
@@ -153,5 +186,21 @@ int vtg_sim_listen(vtg_sim_t *sim);
 void vtg_sim_stop(vtg_sim_t *sim);
 /* Next pseudo-random double in [0, 1). */
 double vtg_sim_random(vtg_sim_t *sim);
+/* Scenario time now, INT64_MIN before /start. */
+int64_t vtg_sim_now(const vtg_sim_t *sim);
+
+/* ---- TLS (sim_tls.c) ----
+ * Makes a test CA and a server certificate for 127.0.0.1 and localhost
+ * (EC P-256, valid a year; a second one valid 5 days for cert_expiring),
+ * writes the CA to ca_path (PEM) and sets up sim->ssl_ctx and
+ * sim->ssl_ctx_expiring. Returns 0 or VTG_EIO/VTG_ENOMEM (logged). */
+int vtg_sim_tls_init(vtg_sim_t *sim, const char *ca_path);
+void vtg_sim_tls_free(vtg_sim_t *sim);
+
+/* ---- DNS (sim_dns.c) ----
+ * Binds the UDP responder on 127.0.0.1:0. It answers A queries for the
+ * scenario's DNS checks with 127.0.0.1 (SERVFAIL under a dns_fail fault),
+ * NXDOMAIN for other names. Returns 0 or a libuv error. */
+int vtg_sim_dns_listen(vtg_sim_t *sim);
 
 #endif

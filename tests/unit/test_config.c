@@ -356,9 +356,153 @@ VTG_TEST(parse_addr) {
   return 0;
 }
 
+/* ------------------------------------------------------ check types (issue 3) */
+
+static const char types_good[] =
+    "services:\n"
+    "  - name: s\n"
+    "    endpoints:\n"
+    "      - check: h\n"
+    "        url: http://h/api\n"
+    "        method: POST\n"
+    "        headers: {Authorization: Bearer x, X-Trace: '1'}\n"
+    "        body: '{\"q\": 1}'\n"
+    "        follow_redirects: true\n"
+    "        body_regex: '^ok( [0-9]+)?$'\n"
+    "        ip_version: 6\n"
+    "      - {check: t, type: tcp, target: 'db.example.com:5432', ip_version: 4}\n"
+    "      - {check: t6, type: tcp, target: '[2001:db8::1]:22'}\n"
+    "      - {check: d, type: dns, name: example.com, record: AAAA,\n"
+    "         expect: ['2001:0db8::0001'], resolver: 192.0.2.53}\n"
+    "      - {check: d2, type: dns, name: example.com, record: MX, resolver: '[::1]:5353'}\n"
+    "      - {check: d3, type: dns, name: example.com}\n"
+    "      - {check: x, type: tls, target: 'example.com:443', min_days_left: 30}\n"
+    "      - {check: x2, type: tls, url: 'https://example.com:8443/'}\n";
+
+VTG_TEST(check_types) {
+  vtg_coord_config_t cfg;
+  char err[600];
+  ASSERT_EQ(load(types_good, &cfg, err, sizeof err), 0);
+  ASSERT_EQ(cfg.n_checks, 8);
+  const vtg_check_cfg_t *h = &cfg.checks[0];
+  ASSERT_EQ(h->type, VTG_CHECK_TYPE_HTTP);
+  ASSERT_EQ(h->n_headers, 2);
+  ASSERT_STR_EQ(h->headers[0], "Authorization: Bearer x");
+  ASSERT_STR_EQ(h->headers[1], "X-Trace: 1");
+  ASSERT_STR_EQ(h->body, "{\"q\": 1}");
+  ASSERT_EQ(h->follow_redirects, 1);
+  ASSERT_STR_EQ(h->body_regex, "^ok( [0-9]+)?$");
+  ASSERT_EQ(h->ip_version, 6);
+  ASSERT_STR_EQ(h->method, "POST");
+  const vtg_check_cfg_t *t = &cfg.checks[1];
+  ASSERT_EQ(t->type, VTG_CHECK_TYPE_TCP);
+  ASSERT_STR_EQ(t->target, "db.example.com:5432");
+  ASSERT_STR_EQ(t->url, "tcp://db.example.com:5432");
+  ASSERT_STR_EQ(t->method, "");
+  ASSERT_EQ(t->ip_version, 4);
+  ASSERT_STR_EQ(cfg.checks[2].url, "tcp://[2001:db8::1]:22");
+  const vtg_check_cfg_t *d = &cfg.checks[3];
+  ASSERT_EQ(d->type, VTG_CHECK_TYPE_DNS);
+  ASSERT_EQ(d->dns_record, VTG_DNS_RECORD_AAAA);
+  ASSERT_EQ(d->n_dns_expect, 1);
+  ASSERT_STR_EQ(d->dns_expect[0], "2001:db8::1"); /* canonical form */
+  ASSERT_STR_EQ(d->dns_resolver, "192.0.2.53:53");
+  ASSERT_STR_EQ(d->url, "dns://192.0.2.53:53/example.com?type=AAAA");
+  ASSERT_STR_EQ(cfg.checks[4].dns_resolver, "[::1]:5353");
+  ASSERT_EQ(cfg.checks[5].dns_record, VTG_DNS_RECORD_A);
+  ASSERT(cfg.checks[5].dns_resolver == NULL);
+  ASSERT_STR_EQ(cfg.checks[5].url, "dns:example.com?type=A");
+  const vtg_check_cfg_t *x = &cfg.checks[6];
+  ASSERT_EQ(x->type, VTG_CHECK_TYPE_TLS);
+  ASSERT_STR_EQ(x->url, "https://example.com:443/");
+  ASSERT_EQ(x->min_days_left, 30);
+  ASSERT_EQ(cfg.checks[7].min_days_left, VTG_CHECK_TLS_MIN_DAYS_DEFAULT);
+  ASSERT_STR_EQ(cfg.checks[7].url, "https://example.com:8443/");
+  vtg_config_free(&cfg);
+  return 0;
+}
+
+/* One endpoint line after the common prefix; the error must point at
+ * line 5 (the endpoint) and the given column. */
+static int endpoint_error(const char *ep, const char *prefix, const char *needle) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "services:\n  - name: s\n    endpoints:\n      - check: c\n%s", ep);
+  return expect_error(buf, prefix, needle);
+}
+
+VTG_TEST(check_type_errors) {
+  /* The issue's "bad input": an invalid regex, refused with file:line:col. */
+  ASSERT_EQ(endpoint_error("        url: http://h/\n        body_regex: 'ok(['\n", "cfg:6:21: ",
+                           "invalid body_regex"),
+            0);
+  ASSERT_EQ(endpoint_error("        url: http://h/\n        method: HEAD\n        body_regex: ok\n",
+                           "cfg:7:21: ", "HEAD"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: smtp\n        url: http://h/\n", "cfg:5:15: ",
+                           "unknown check type"),
+            0);
+  /* A key of another type is refused, not ignored. */
+  ASSERT_EQ(endpoint_error("        type: tcp\n        target: h:1\n        url: http://h/\n",
+                           "cfg:7:9: ", "'url' does not apply to a tcp check"),
+            0);
+  ASSERT_EQ(endpoint_error("        url: http://h/\n        record: A\n", "cfg:6:9: ",
+                           "'record' does not apply to a http check"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: tcp\n        target: h\n", "cfg:6:17: ", "host:port"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: tcp\n        target: 'h:0'\n", "cfg:6:17: ",
+                           "host:port"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: tcp\n        target: '::1:22'\n", "cfg:6:17: ",
+                           "host:port"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: tcp\n", "cfg:4:9: ", "missing key 'target'"), 0);
+  ASSERT_EQ(endpoint_error("        type: dns\n        name: 'a..b'\n", "cfg:6:15: ",
+                           "not a valid DNS name"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: dns\n        name: a.b\n        record: SRV\n",
+                           "cfg:7:17: ", "unknown record type"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: dns\n        name: a.b\n        expect: [not-an-ip]\n",
+                           "cfg:7:18: ", "IPv4 address"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: dns\n        name: a.b\n        resolver: dns.google\n",
+                           "cfg:7:19: ", "IP address"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: dns\n        name: a.b\n        ip_version: 6\n",
+                           "cfg:7:9: ", "'ip_version' does not apply to a dns check"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: tls\n        url: http://h/\n", "cfg:6:14: ",
+                           "https://"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: tls\n        url: https://h/\n        target: h:443\n",
+                           "cfg:4:9: ", "exactly one"),
+            0);
+  ASSERT_EQ(endpoint_error("        type: tls\n        target: h:443\n        min_days_left: -1\n",
+                           "cfg:7:24: ", "out of range"),
+            0);
+  ASSERT_EQ(endpoint_error("        url: http://h/\n        ip_version: 5\n", "cfg:6:21: ",
+                           "4, 6 or any"),
+            0);
+  ASSERT_EQ(endpoint_error("        url: http://h/\n        body: x\n", "cfg:6:15: ",
+                           "needs a method"),
+            0);
+  ASSERT_EQ(endpoint_error("        url: http://h/\n        headers: {'a b': c}\n", "cfg:6:19: ",
+                           "not a valid HTTP token"),
+            0);
+  ASSERT_EQ(endpoint_error("        url: http://h/\n        headers: [a]\n", "cfg:6:18: ",
+                           "expected a mapping"),
+            0);
+  ASSERT_EQ(endpoint_error("        url: http://h/\n        follow_redirects: maybe\n",
+                           "cfg:6:27: ", ""),
+            0);
+  return 0;
+}
+
 VTG_TEST_MAIN(VTG_TEST_ENTRY(good) VTG_TEST_ENTRY(defaults) VTG_TEST_ENTRY(from_file)
                   VTG_TEST_ENTRY(unknown_keys) VTG_TEST_ENTRY(bad_url)
                       VTG_TEST_ENTRY(durations) VTG_TEST_ENTRY(accept)
                           VTG_TEST_ENTRY(regions) VTG_TEST_ENTRY(duplicates)
                               VTG_TEST_ENTRY(detection) VTG_TEST_ENTRY(misc)
-                                  VTG_TEST_ENTRY(parse_addr))
+                                  VTG_TEST_ENTRY(parse_addr) VTG_TEST_ENTRY(check_types)
+                                      VTG_TEST_ENTRY(check_type_errors))
