@@ -44,7 +44,54 @@ struct vtg_agent_s {
   uint64_t rng;
   int stopping;
   int pending_closes;
+  /* How late probes start against their planned time, reported once a
+   * minute: a loaded agent shows up here before its timings go wrong. */
+  struct {
+    int64_t since_us;         /* start of the reporting period */
+    uint64_t started, skipped;
+    uint64_t lag_hist[24];    /* bucket i: lag < 2^i * 16 us (last: larger) */
+    int64_t lag_max_us;
+  } stats;
 };
+
+#define STATS_PERIOD_US (60LL * 1000000)
+
+/* The upper bound of the histogram bucket holding quantile q, in us. */
+static int64_t lag_quantile(const vtg_agent_t *a, double q) {
+  uint64_t n = 0, seen = 0;
+  for (int i = 0; i < 24; i++) n += a->stats.lag_hist[i];
+  if (n == 0) return 0;
+  for (int i = 0; i < 24; i++) {
+    seen += a->stats.lag_hist[i];
+    if ((double)seen >= q * (double)n)
+      return i == 23 || (16LL << i) > a->stats.lag_max_us ? a->stats.lag_max_us : 16LL << i;
+  }
+  return a->stats.lag_max_us;
+}
+
+static void stats_report(vtg_agent_t *a, int64_t now) {
+  if (a->stats.started + a->stats.skipped > 0)
+    VTG_INFO("last %" PRId64 " s: %" PRIu64 " probes started, %" PRIu64
+             " turns skipped; start lag p50 <= %.3f ms, p99 <= %.3f ms, max %.3f ms",
+             (now - a->stats.since_us) / 1000000, a->stats.started, a->stats.skipped,
+             (double)lag_quantile(a, 0.5) / 1e3, (double)lag_quantile(a, 0.99) / 1e3,
+             (double)a->stats.lag_max_us / 1e3);
+  memset(&a->stats, 0, sizeof a->stats);
+  a->stats.since_us = now;
+}
+
+static void stats_note_start(vtg_agent_t *a, int64_t lag_us, int skipped) {
+  if (skipped) {
+    a->stats.skipped++;
+    return;
+  }
+  a->stats.started++;
+  if (lag_us < 0) lag_us = 0;
+  int i = 0;
+  while (i < 23 && lag_us >= (16LL << i)) i++;
+  a->stats.lag_hist[i]++;
+  if (lag_us > a->stats.lag_max_us) a->stats.lag_max_us = lag_us;
+}
 
 /* ----------------------------------------------------------------- checks */
 
@@ -184,7 +231,12 @@ static void probe_done(vtg_probe_t *p, const vtg_probe_result_t *r) {
 static void sched_fire(vtg_sched_t *s, vtg_sched_entry_t *e) {
   vtg_agent_t *a = s->data;
   check_t *c = container_of(e, check_t, entry);
+  int64_t now_us = vtg_clock_wall_us();
+  uint64_t skipped_before = c->skipped;
   run_check(a, c);
+  stats_note_start(a, now_us - e->due_us, c->skipped != skipped_before);
+  if (a->stats.since_us == 0) a->stats.since_us = now_us;
+  if (now_us - a->stats.since_us >= STATS_PERIOD_US) stats_report(a, now_us);
   int64_t next = vtg_sched_next_due(vtg_clock_wall_us(), c->interval_ms, c->phase_ms);
   if (vtg_sched_add(&a->sched, &c->entry, next) != 0)
     VTG_ERROR("check %u (%s): out of memory rescheduling it", c->id, c->name);
@@ -333,6 +385,7 @@ static void uplink_closed(vtg_uplink_t *u) {
 static void agent_stop(vtg_agent_t *a) {
   if (a->stopping) return;
   a->stopping = 1;
+  stats_report(a, vtg_clock_wall_us());
   VTG_INFO("stopping");
   while (a->inflight != NULL) {
     vtg_probe_t *p = a->inflight;
