@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vtg/bytes.h"
 #include "vtg/clock.h"
 #include "vtg/crc.h"
 #include "vtg/error.h"
@@ -64,22 +65,6 @@ struct vtg_resultlog_s {
 
 /* ---------------------------------------------------------------- bytes */
 
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
 
 /* ------------------------------------------------------------- segments */
 
@@ -434,16 +419,16 @@ int vtg_resultlog_append(vtg_resultlog_t *l, const vtg_resultlog_rec_t *r) {
   b[1] = (uint8_t)il;
   b[2] = (uint8_t)rl;
   b[3] = 0;
-  put64(b + 4, r->epoch);
-  put64(b + 12, r->seq);
-  put64(b + 20, (uint64_t)r->offset_us);
-  put64(b + 28, (uint64_t)r->start_us);
+  vtg_put_le64(b + 4, r->epoch);
+  vtg_put_le64(b + 12, r->seq);
+  vtg_put_le64(b + 20, (uint64_t)r->offset_us);
+  vtg_put_le64(b + 28, (uint64_t)r->start_us);
   memcpy(b + BODY_FIXED, r->agent, il);
   if (rl) memcpy(b + BODY_FIXED + il, r->region, rl);
   if (r->result_len) memcpy(b + BODY_FIXED + il + rl, r->result, r->result_len);
-  put32(p, REC_MAGIC);
-  put32(p + 4, (uint32_t)body);
-  put32(p + 8, vtg_crc32c(0, b, body));
+  vtg_put_le32(p, REC_MAGIC);
+  vtg_put_le32(p + 4, (uint32_t)body);
+  vtg_put_le32(p + 8, vtg_crc32c(0, b, body));
   if (l->fill_len == 0) uv_async_send(&l->wake);
   l->fill_len += need;
   l->fill_recs++;
@@ -510,11 +495,11 @@ void vtg_resultlog_close(vtg_resultlog_t *l) {
  * 0 when it is not a valid record there. */
 static size_t parse_rec(const uint8_t *p, size_t n, vtg_resultlog_rec_t *r, char *id,
                         char *region) {
-  if (n < REC_HEAD + BODY_FIXED || get32(p) != REC_MAGIC) return 0;
-  uint32_t body = get32(p + 4);
+  if (n < REC_HEAD + BODY_FIXED || vtg_get_le32(p) != REC_MAGIC) return 0;
+  uint32_t body = vtg_get_le32(p + 4);
   if (body < BODY_FIXED || body > MAX_BODY || body > n - REC_HEAD) return 0;
   const uint8_t *b = p + REC_HEAD;
-  if (vtg_crc32c(0, b, body) != get32(p + 8)) return 0;
+  if (vtg_crc32c(0, b, body) != vtg_get_le32(p + 8)) return 0;
   size_t il = b[1], rl = b[2];
   if (b[0] != 1 || il == 0 || BODY_FIXED + il + rl > body) return 0;
   memcpy(id, b + BODY_FIXED, il);
@@ -523,10 +508,10 @@ static size_t parse_rec(const uint8_t *p, size_t n, vtg_resultlog_rec_t *r, char
   region[rl] = '\0';
   r->agent = id;
   r->region = region;
-  r->epoch = get64(b + 4);
-  r->seq = get64(b + 12);
-  r->offset_us = (int64_t)get64(b + 20);
-  r->start_us = (int64_t)get64(b + 28);
+  r->epoch = vtg_get_le64(b + 4);
+  r->seq = vtg_get_le64(b + 12);
+  r->offset_us = (int64_t)vtg_get_le64(b + 20);
+  r->start_us = (int64_t)vtg_get_le64(b + 28);
   r->result = b + BODY_FIXED + il + rl;
   r->result_len = body - BODY_FIXED - il - rl;
   return REC_HEAD + body;

@@ -15,6 +15,7 @@
 
 #include <uv.h>
 #include "spool.h"
+#include "vtg/bytes.h"
 #include "vtg/crc.h"
 #include "vtg/error.h"
 #include "vtg/log.h"
@@ -72,22 +73,6 @@ struct vtg_spool_s {
 
 /* ------------------------------------------------------------- encoding */
 
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
 
 static uint32_t rec_crc(const uint8_t *hdr, const uint8_t *payload, size_t len) {
   uint32_t c = vtg_crc32c(0, hdr + 8, HDR - 8);
@@ -101,13 +86,13 @@ enum { PARSE_OK, PARSE_SHORT, PARSE_BAD };
  * not a record. */
 static int parse_rec(const uint8_t *buf, size_t avail, vtg_spool_rec_t *r) {
   if (avail < HDR) return PARSE_SHORT;
-  if (get32(buf) != REC_MAGIC) return PARSE_BAD;
-  uint32_t len = get32(buf + 8);
-  if (len > VTG_SPOOL_RECORD_MAX || get32(buf + 12) != 0) return PARSE_BAD;
+  if (vtg_get_le32(buf) != REC_MAGIC) return PARSE_BAD;
+  uint32_t len = vtg_get_le32(buf + 8);
+  if (len > VTG_SPOOL_RECORD_MAX || vtg_get_le32(buf + 12) != 0) return PARSE_BAD;
   if (avail < HDR + (size_t)len) return PARSE_SHORT;
-  if (rec_crc(buf, buf + HDR, len) != get32(buf + 4)) return PARSE_BAD;
-  r->seq = get64(buf + 16);
-  r->start_us = (int64_t)get64(buf + 24);
+  if (rec_crc(buf, buf + HDR, len) != vtg_get_le32(buf + 4)) return PARSE_BAD;
+  r->seq = vtg_get_le64(buf + 16);
+  r->start_us = (int64_t)vtg_get_le64(buf + 24);
   r->data = buf + HDR;
   r->len = len;
   if (r->seq == 0) return PARSE_BAD;
@@ -120,7 +105,7 @@ static int parse_rec(const uint8_t *buf, size_t avail, vtg_spool_rec_t *r) {
 static size_t resync(const uint8_t *buf, size_t avail, size_t off) {
   vtg_spool_rec_t r;
   for (size_t p = off + 1; p + 4 <= avail; p++) {
-    if (get32(buf + p) != REC_MAGIC) continue;
+    if (vtg_get_le32(buf + p) != REC_MAGIC) continue;
     if (parse_rec(buf + p, avail - p, &r) != PARSE_BAD) return p;
   }
   return avail;
@@ -183,12 +168,12 @@ static int meta_write(vtg_spool_t *s) {
   uint8_t slot[META_SLOT];
   memset(slot, 0, sizeof slot);
   s->meta_gen++;
-  put32(slot, META_MAGIC);
-  put32(slot + 4, META_VERSION);
-  put64(slot + 8, s->meta_gen);
-  put64(slot + 16, s->epoch);
-  put64(slot + 24, s->acked);
-  put32(slot + 60, vtg_crc32c(0, slot, 60));
+  vtg_put_le32(slot, META_MAGIC);
+  vtg_put_le32(slot + 4, META_VERSION);
+  vtg_put_le64(slot + 8, s->meta_gen);
+  vtg_put_le64(slot + 16, s->epoch);
+  vtg_put_le64(slot + 24, s->acked);
+  vtg_put_le32(slot + 60, vtg_crc32c(0, slot, 60));
   off_t off = (off_t)((s->meta_gen % 2) * META_SLOT);
   if (pwrite(s->meta_fd, slot, sizeof slot, off) != (ssize_t)sizeof slot) {
     VTG_ERROR("spool %s: writing %s failed: %s", s->dir, META_NAME, strerror(errno));
@@ -211,14 +196,14 @@ static int meta_read(vtg_spool_t *s) {
   int found = 0;
   for (size_t i = 0; i + META_SLOT <= (size_t)n; i += META_SLOT) {
     const uint8_t *p = buf + i;
-    if (get32(p) != META_MAGIC || get32(p + 4) != META_VERSION) continue;
-    if (vtg_crc32c(0, p, 60) != get32(p + 60)) continue;
-    uint64_t gen = get64(p + 8);
+    if (vtg_get_le32(p) != META_MAGIC || vtg_get_le32(p + 4) != META_VERSION) continue;
+    if (vtg_crc32c(0, p, 60) != vtg_get_le32(p + 60)) continue;
+    uint64_t gen = vtg_get_le64(p + 8);
     if (found && gen <= s->meta_gen) continue;
     found = 1;
     s->meta_gen = gen;
-    s->epoch = get64(p + 16);
-    s->acked = get64(p + 24);
+    s->epoch = vtg_get_le64(p + 16);
+    s->acked = vtg_get_le64(p + 24);
   }
   return found ? 1 : -1;
 }
@@ -632,12 +617,12 @@ int vtg_spool_append(vtg_spool_t *s, const uint8_t *data, size_t len, int64_t st
   if (s->fd < 0 || s->segs[s->nseg - 1].bytes >= s->seg_bytes) {
     if ((rc = seg_roll(s)) != 0) return rc;
   }
-  put32(hdr, REC_MAGIC);
-  put32(hdr + 8, (uint32_t)len);
-  put32(hdr + 12, 0);
-  put64(hdr + 16, s->next_seq);
-  put64(hdr + 24, (uint64_t)start_us);
-  put32(hdr + 4, rec_crc(hdr, data, len));
+  vtg_put_le32(hdr, REC_MAGIC);
+  vtg_put_le32(hdr + 8, (uint32_t)len);
+  vtg_put_le32(hdr + 12, 0);
+  vtg_put_le64(hdr + 16, s->next_seq);
+  vtg_put_le64(hdr + 24, (uint64_t)start_us);
+  vtg_put_le32(hdr + 4, rec_crc(hdr, data, len));
   /* One write for header and payload: a crash tears at most the tail. */
   uint8_t stackbuf[1024];
   uint8_t *b = HDR + len <= sizeof stackbuf ? stackbuf : malloc(HDR + len);
