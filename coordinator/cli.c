@@ -323,8 +323,10 @@ out:
 }
 
 /* Fetches path and, unless --json (then it is printed as is), parses it as
- * a JSON array into *out. */
-static int fetch_array(const cli_opts_t *o, const char *path, vtg_json_t **out) {
+ * a JSON array into *out. With empty_msg, an empty array prints that
+ * instead. Either way *out is left NULL when there is nothing to show. */
+static int fetch_array(const cli_opts_t *o, const char *path, const char *empty_msg,
+                       vtg_json_t **out) {
   vtg_buf_t body;
   char perr[128];
   int ret;
@@ -347,6 +349,11 @@ static int fetch_array(const cli_opts_t *o, const char *path, vtg_json_t **out) 
     return EXIT_RUNTIME;
   }
   vtg_buf_free(&body);
+  if (empty_msg != NULL && (*out)->n == 0) {
+    printf("%s\n", empty_msg);
+    vtg_json_free(*out);
+    *out = NULL;
+  }
   return EXIT_OK;
 }
 
@@ -392,12 +399,7 @@ static int cmd_status(const cli_opts_t *o) {
   table_t t;
   int ret;
 
-  if ((ret = fetch_array(o, "/api/v1/status", &arr)) != EXIT_OK || o->json) return ret;
-  if (arr->n == 0) {
-    printf("no checks reported (no agents connected yet?)\n");
-    vtg_json_free(arr);
-    return EXIT_OK;
-  }
+  if ((ret = fetch_array(o, "/api/v1/status", "no checks reported (no agents connected yet?)", &arr)) != EXIT_OK || arr == NULL) return ret;
   table_init(&t, hdr, 7);
   for (size_t i = 0; i < arr->n; i++) {
     const vtg_json_t *e = arr->items[i];
@@ -450,12 +452,7 @@ static int cmd_outages(const cli_opts_t *o) {
   int ret;
 
   if ((ret = outages_path(o, path, sizeof path)) != EXIT_OK) return ret;
-  if ((ret = fetch_array(o, path, &arr)) != EXIT_OK || o->json) return ret;
-  if (arr->n == 0) {
-    printf("no outages\n");
-    vtg_json_free(arr);
-    return EXIT_OK;
-  }
+  if ((ret = fetch_array(o, path, "no outages", &arr)) != EXIT_OK || arr == NULL) return ret;
   table_init(&t, hdr, 8);
   /* The API already orders open first, then newest onset first. */
   for (size_t i = 0; i < arr->n; i++) {
@@ -522,7 +519,7 @@ static int cmd_timeline(const cli_opts_t *o) {
 
   q.json = 0; /* --json prints the events, not the outages */
   if ((ret = outages_path(o, path, sizeof path)) != EXIT_OK) return ret;
-  if ((ret = fetch_array(&q, path, &arr)) != EXIT_OK) return ret;
+  if ((ret = fetch_array(&q, path, NULL, &arr)) != EXIT_OK) return ret;
   for (size_t i = 0; i < arr->n; i++) {
     const vtg_json_t *waves = vtg_json_get(arr->items[i], "waves");
     for (size_t k = 0; waves && waves->type == VTG_JSON_ARRAY && k < waves->n; k++) {
@@ -638,12 +635,7 @@ static int cmd_agents(const cli_opts_t *o) {
   table_t t;
   int ret;
 
-  if ((ret = fetch_array(o, "/api/v1/agents", &arr)) != EXIT_OK || o->json) return ret;
-  if (arr->n == 0) {
-    printf("no agents seen yet\n");
-    vtg_json_free(arr);
-    return EXIT_OK;
-  }
+  if ((ret = fetch_array(o, "/api/v1/agents", "no agents seen yet", &arr)) != EXIT_OK || arr == NULL) return ret;
   table_init(&t, hdr, 11);
   for (size_t i = 0; i < arr->n; i++) {
     const vtg_json_t *e = arr->items[i];
@@ -691,12 +683,7 @@ static int cmd_checks(const cli_opts_t *o) {
   table_t t;
   int ret;
 
-  if ((ret = fetch_array(o, "/api/v1/checks", &arr)) != EXIT_OK || o->json) return ret;
-  if (arr->n == 0) {
-    printf("no checks configured\n");
-    vtg_json_free(arr);
-    return EXIT_OK;
-  }
+  if ((ret = fetch_array(o, "/api/v1/checks", "no checks configured", &arr)) != EXIT_OK || arr == NULL) return ret;
   table_init(&t, hdr, 9);
   for (size_t i = 0; i < arr->n; i++) {
     const vtg_json_t *e = arr->items[i];
