@@ -73,6 +73,7 @@ static void conn_close(vtg_sim_conn_t *c, int reset);
 static void conn_respond(vtg_sim_conn_t *c, int status, const char *ctype, const char *body,
                          size_t body_len);
 
+static void conn_send(vtg_sim_conn_t *c);
 double vtg_sim_random(vtg_sim_t *sim) {
   /* splitmix64: tiny, good enough, and its whole state is one integer. */
   uint64_t z = (sim->prng += 0x9e3779b97f4a7c15ull);
@@ -170,7 +171,6 @@ static void tls_flush(vtg_sim_conn_t *c, int final) {
 
 static void conn_respond(vtg_sim_conn_t *c, int status, const char *ctype, const char *body,
                          size_t body_len) {
-  uv_buf_t b;
   int rc;
   vtg_buf_reset(&c->resp);
   rc = vtg_buf_printf(&c->resp,
@@ -183,6 +183,12 @@ static void conn_respond(vtg_sim_conn_t *c, int status, const char *ctype, const
     conn_close(c, 0);
     return;
   }
+  conn_send(c);
+}
+
+/* Writes c->resp out (through TLS when the connection has it), then closes. */
+static void conn_send(vtg_sim_conn_t *c) {
+  uv_buf_t b;
   c->state = CONN_WRITE;
   if (c->ssl != NULL) {
     /* Into the memory BIO (never short), then close_notify, then out. */
@@ -196,6 +202,16 @@ static void conn_respond(vtg_sim_conn_t *c, int status, const char *ctype, const
   }
   b = uv_buf_init(c->resp.data, (unsigned)c->resp.len);
   if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) conn_close(c, 0);
+}
+
+/* Answers with bytes that are not HTTP at all: another protocol's banner. */
+static void respond_garbage(vtg_sim_conn_t *c) {
+  vtg_buf_reset(&c->resp);
+  if (vtg_buf_appends(&c->resp, "SSH-2.0-vantage-sim\r\n") != 0) {
+    conn_close(c, 0);
+    return;
+  }
+  conn_send(c);
 }
 
 static void respond_text(vtg_sim_conn_t *c, int status, const char *body) {
@@ -332,6 +348,9 @@ static void service_request(vtg_sim_conn_t *c) {
     break;
   case VTG_SIM_ACT_BODY:
     respond_text(c, 200, "<html>unexpected maintenance page</html>\n");
+    break;
+  case VTG_SIM_ACT_GARBAGE:
+    respond_garbage(c);
     break;
   case VTG_SIM_ACT_HOLD:
     c->state = CONN_HOLD; /* keep reading and dropping until the client leaves */

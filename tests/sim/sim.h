@@ -20,6 +20,7 @@ typedef enum {
   VTG_SIM_ACT_DELAY,      /* answer 200 after the fault's delay_ms */
   VTG_SIM_ACT_RANDOM,     /* with the fault's rate act as its `as` mode */
   VTG_SIM_ACT_BODY,       /* answer 200 with an unexpected body */
+  VTG_SIM_ACT_GARBAGE,    /* answer with bytes that are not HTTP */
   /* Decided below HTTP (an HTTP request never sees them): */
   VTG_SIM_ACT_REFUSE,     /* the service's listeners are closed: connections refused */
   VTG_SIM_ACT_TLS_GARBAGE, /* the TLS listener answers a ClientHello with plain text */
@@ -42,6 +43,7 @@ typedef enum {
   VTG_SIM_MODE_TLS_ERROR,
   VTG_SIM_MODE_DNS_FAIL,
   VTG_SIM_MODE_CERT_EXPIRING,
+  VTG_SIM_MODE_GARBAGE,
   VTG_SIM_MODE_COUNT
 } vtg_sim_mode_t;
 
