@@ -29,6 +29,7 @@ static const vtg_sim_mode_desc_t modes[VTG_SIM_MODE_COUNT] = {
     [VTG_SIM_MODE_DNS_FAIL] = {"dns_fail", VTG_SIM_ACT_SERVFAIL, 0, 1},
     [VTG_SIM_MODE_CERT_EXPIRING] = {"cert_expiring", VTG_SIM_ACT_CERT_EXPIRING, 0, 1},
     [VTG_SIM_MODE_GARBAGE] = {"garbage", VTG_SIM_ACT_GARBAGE, 0, 1},
+    [VTG_SIM_MODE_BLACKHOLE] = {"blackhole", VTG_SIM_ACT_BLACKHOLE, 0, 1},
 };
 
 static const char *const check_types[] = {"http", "tcp", "dns", "tls", NULL};

@@ -2,11 +2,15 @@
  * one control listener, and the connections. A request is read up to the
  * blank line (16 KiB cap), its Content-Length body drained, then the fault
  * plan decides how it is answered. Every answer ends the connection. */
+#include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/ssl.h>
 
@@ -330,7 +334,7 @@ static void service_request(vtg_sim_conn_t *c) {
       c->mode = vtg_sim_random(sim) < f->rate ? f->as : VTG_SIM_MODE_OK;
     vtg_sim_action_t a = vtg_sim_mode_desc(c->mode)->action;
     if (a == VTG_SIM_ACT_REFUSE || a == VTG_SIM_ACT_TLS_GARBAGE || a == VTG_SIM_ACT_SERVFAIL ||
-        a == VTG_SIM_ACT_CERT_EXPIRING)
+        a == VTG_SIM_ACT_CERT_EXPIRING || a == VTG_SIM_ACT_BLACKHOLE)
       c->mode = VTG_SIM_MODE_OK;
   }
   d = vtg_sim_mode_desc(c->mode);
@@ -365,6 +369,7 @@ static void service_request(vtg_sim_conn_t *c) {
   case VTG_SIM_ACT_RANDOM: /* not an effective mode */
     respond_text(c, 500, "bad mode\n");
     break;
+  case VTG_SIM_ACT_BLACKHOLE:   /* (a request the hole let through) */
   case VTG_SIM_ACT_REFUSE:      /* decided by the listeners, the TLS */
   case VTG_SIM_ACT_TLS_GARBAGE: /* handshake and the DNS responder: an */
   case VTG_SIM_ACT_SERVFAIL:    /* HTTP request that got here is answered */
@@ -690,10 +695,47 @@ static void on_listener_closed(uv_handle_t *h) {
   svc->closing--;
 }
 
-static int service_refused(const vtg_sim_t *sim, size_t si, int64_t t) {
+/* ---- blackhole: the port exists but takes no connection ----
+ * A listening socket with a backlog of 0 whose one queue slot is taken by
+ * our own connection and that is never accepted: the kernel drops every
+ * further SYN, so clients see their connect time out. Like `refused`, it
+ * is the whole service (HTTP port; the TLS port is closed meanwhile). Plain
+ * sockets, not libuv handles: libuv would accept() them. */
+
+static void blackhole_close(vtg_sim_service_t *svc) {
+  if (svc->filler_fd >= 0) close(svc->filler_fd);
+  if (svc->hole_fd >= 0) close(svc->hole_fd);
+  svc->filler_fd = svc->hole_fd = -1;
+}
+
+static int blackhole_open(vtg_sim_service_t *svc) {
+  struct sockaddr_in a;
+  int one = 1, err = 0;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)svc->port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  svc->hole_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (svc->hole_fd < 0 ||
+      setsockopt(svc->hole_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(svc->hole_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(svc->hole_fd, 0) != 0)
+    goto fail;
+  svc->filler_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (svc->filler_fd < 0 || connect(svc->filler_fd, (struct sockaddr *)&a, sizeof a) != 0)
+    goto fail;
+  return 0;
+fail:
+  err = -errno;
+  VTG_ERROR("service %s: cannot make port %d a black hole: %s", svc->name, svc->port,
+            uv_strerror(err));
+  blackhole_close(svc);
+  return err;
+}
+
+static int service_in_fault(const vtg_sim_t *sim, size_t si, int64_t t, vtg_sim_action_t act) {
   for (size_t i = 0; i < sim->sc.n_faults; i++) {
     const vtg_sim_fault_t *f = &sim->sc.faults[i];
-    if (vtg_sim_mode_desc(f->mode)->action != VTG_SIM_ACT_REFUSE) continue;
+    if (vtg_sim_mode_desc(f->mode)->action != act) continue;
     if (t < f->from_us || t >= f->to_us) continue;
     if (f->check < 0 || sim->sc.checks[f->check].service == si) return 1;
   }
@@ -718,9 +760,16 @@ static void on_refuse_tick(uv_timer_t *t) {
   if (now == INT64_MIN || sim->stopping) return;
   for (size_t i = 0; i < sim->sc.n_services; i++) {
     vtg_sim_service_t *svc = &sim->sc.services[i];
-    int want = service_refused(sim, i, now);
+    int hole = service_in_fault(sim, i, now, VTG_SIM_ACT_BLACKHOLE);
+    int want = hole || service_in_fault(sim, i, now, VTG_SIM_ACT_REFUSE);
+    if (svc->refusing && svc->holing && svc->closing == 0 && svc->hole_fd < 0 && hole) {
+      if (blackhole_open(svc) == 0)
+        VTG_INFO("t=%.3f service %s: port %d drops connections (blackhole)", (double)now / 1e6,
+                 svc->name, svc->port);
+    }
     if (want && !svc->refusing) {
       svc->refusing = 1;
+      svc->holing = hole;
       if (svc->listening) {
         svc->listening = 0;
         svc->closing++;
@@ -733,7 +782,8 @@ static void on_refuse_tick(uv_timer_t *t) {
       }
       VTG_INFO("t=%.3f service %s: listeners closed (refused)", (double)now / 1e6, svc->name);
     } else if (!want && svc->refusing && svc->closing == 0) {
-      svc->refusing = 0;
+      svc->refusing = svc->holing = 0;
+      blackhole_close(svc);
       relisten(svc, &svc->listener, &svc->listening, &svc->port);
       relisten(svc, &svc->tls_listener, &svc->tls_listening, &svc->tls_port);
       VTG_INFO("t=%.3f service %s: listening again", (double)now / 1e6, svc->name);
@@ -751,6 +801,8 @@ int vtg_sim_listen(vtg_sim_t *sim) {
   int rc;
   sim->t0_us = INT64_MIN;
   sim->prng = sim->sc.seed;
+  for (size_t i = 0; i < sim->sc.n_services; i++)
+    sim->sc.services[i].hole_fd = sim->sc.services[i].filler_fd = -1;
   if ((rc = uv_signal_init(sim->loop, &sim->sigterm)) != 0) return rc;
   if ((rc = uv_signal_init(sim->loop, &sim->sigint)) != 0) {
     uv_close((uv_handle_t *)&sim->sigterm, NULL);
@@ -798,6 +850,7 @@ void vtg_sim_stop(vtg_sim_t *sim) {
     if (svc->listening) uv_close((uv_handle_t *)&svc->listener, NULL);
     if (svc->tls_listening) uv_close((uv_handle_t *)&svc->tls_listener, NULL);
     svc->listening = svc->tls_listening = 0;
+    blackhole_close(svc);
   }
   if (sim->dns_on) uv_close((uv_handle_t *)&sim->dns, NULL);
   if (sim->refuse_timer_on) uv_close((uv_handle_t *)&sim->refuse_timer, NULL);

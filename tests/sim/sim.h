@@ -21,6 +21,7 @@ typedef enum {
   VTG_SIM_ACT_RANDOM,     /* with the fault's rate act as its `as` mode */
   VTG_SIM_ACT_BODY,       /* answer 200 with an unexpected body */
   VTG_SIM_ACT_GARBAGE,    /* answer with bytes that are not HTTP */
+  VTG_SIM_ACT_BLACKHOLE,  /* the service's port takes no connection: SYNs are dropped */
   /* Decided below HTTP (an HTTP request never sees them): */
   VTG_SIM_ACT_REFUSE,     /* the service's listeners are closed: connections refused */
   VTG_SIM_ACT_TLS_GARBAGE, /* the TLS listener answers a ClientHello with plain text */
@@ -44,6 +45,7 @@ typedef enum {
   VTG_SIM_MODE_DNS_FAIL,
   VTG_SIM_MODE_CERT_EXPIRING,
   VTG_SIM_MODE_GARBAGE,
+  VTG_SIM_MODE_BLACKHOLE,
   VTG_SIM_MODE_COUNT
 } vtg_sim_mode_t;
 
@@ -96,7 +98,10 @@ typedef struct vtg_sim_service_s {
   uv_tcp_t tls_listener; /* data = the service; HTTPS and TLS checks */
   int tls_port;
   int tls_listening;
-  int refusing;        /* listeners closed by a `refused` fault */
+  int refusing;        /* listeners closed by a `refused` or `blackhole` fault */
+  int holing;          /* ... a `blackhole` one: hole_fd takes the port */
+  int hole_fd;         /* listen(0) socket never accepted, its queue filled: -1 none */
+  int filler_fd;       /* our own connection that fills that queue: -1 none */
   int closing;         /* listener closes still to call back */
 } vtg_sim_service_t;
 
