@@ -26,7 +26,7 @@ static const char *const top_keys[] = {"listen",       "store",     "log_level",
                                        "heartbeat",    "idle_timeout", "max_frame",
                                        "detection",    "agents",    "services",
                                        "max_clock_offset", "result_log", "result_log_retention",
-                                       "result_log_max_bytes", NULL};
+                                       "result_log_max_bytes", "tls", "plaintext", NULL};
 static const char *const listen_keys[] = {"agents", "http", NULL};
 static const char *const detect_keys[] = {"fail_threshold", "recover_threshold",
                                           "min_regions",    "merge_gap",
@@ -903,6 +903,7 @@ static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
     }
     if ((err = get_name(c, root, "store", 0, 0, &cfg->store_path))) return err;
     if ((err = parse_result_log(c, root, cfg))) return err;
+    if ((err = vtg_tls_conf_parse(c, root, &cfg->tls))) return err;
     if ((err = vtg_yconf_str(c, root, "log_level", 0, &cfg->log_level))) return err;
     if (cfg->log_level) {
       enum vtg_log_level lv;
@@ -994,6 +995,7 @@ void vtg_config_free(vtg_coord_config_t *c) {
   free(c->store_path);
   free(c->result_log_dir);
   free(c->log_level);
+  vtg_tls_conf_free(&c->tls);
   for (size_t i = 0; i < c->n_checks; i++) {
     vtg_check_cfg_t *ch = &c->checks[i];
     free(ch->name);

@@ -4,6 +4,7 @@
 #ifndef VTG_COORD_CONFIG_H
 #define VTG_COORD_CONFIG_H
 
+#include "vtg/tls.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -91,6 +92,7 @@ typedef struct vtg_coord_config_s {
   vtg_registry_entry_t *registry; /* has_registry: only these agents are accepted */
   size_t n_registry;
   int has_registry;
+  vtg_tls_conf_t tls;      /* the agent listener: mutual TLS or explicit plaintext */
 } vtg_coord_config_t;
 
 /* Loads path into *out (zeroed first). On error returns VTG_ECONFIG or

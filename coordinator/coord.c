@@ -323,6 +323,11 @@ static void coord_reload(vtg_coord_t *c) {
     VTG_ERROR("config reload failed, keeping the running config: %s", err);
     return;
   }
+  if (vtg_tls_conf_require(&nc.tls, c->config_path, err, sizeof err) != 0) {
+    VTG_ERROR("config reload failed, keeping the running config: %s", err);
+    vtg_config_free(&nc);
+    return;
+  }
   if (resolve_checks(c, &nc, &ids, &index, &index_len) != 0) {
     VTG_ERROR("config reload failed (store), keeping the running config");
     vtg_config_free(&nc);
@@ -372,6 +377,7 @@ static void coord_reload(vtg_coord_t *c) {
   VTG_INFO("config reloaded: %zu checks (%zu added, %zu removed), %zu registry entries; "
            "CheckSet version %" PRIu64,
            c->cfg.n_checks, added, removed, c->cfg.n_registry, c->checkset_version);
+  if (c->server) vtg_server_reload_tls(c->server);
   if (c->server) vtg_server_push_checksets(c->server);
 }
 
@@ -574,7 +580,8 @@ int vtg_coord_serve_opts(const char *config_path, const char *log_level) {
     free(c);
     return 1;
   }
-  if (vtg_config_load(config_path, &c->cfg, err, sizeof err) != 0) {
+  if (vtg_config_load(config_path, &c->cfg, err, sizeof err) != 0 ||
+      vtg_tls_conf_require(&c->cfg.tls, config_path, err, sizeof err) != 0) {
     fprintf(stderr, "vantage-coordinator: %s\n", err);
     coord_free(c);
     return 2;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ca.h"
 #include "cli.h"
 #include "config.h"
 #include "coord.h"
@@ -16,6 +17,8 @@ static const char usage[] =
     "       vantage-coordinator --check-config FILE\n"
     "       vantage-coordinator status|outages|agents|checks|timeline [--json]\n"
     "                           [--coordinator URL] [...]\n"
+    "       vantage-coordinator ca init [--dir DIR]\n"
+    "       vantage-coordinator ca issue NAME [--dir DIR] [--days N] [--server HOST_OR_IP]...\n"
     "       vantage-coordinator --help | --version\n"
     "\n"
     "serve         run the coordinator daemon (SIGHUP reloads the config)\n"
@@ -25,6 +28,7 @@ static const char usage[] =
     "agents        the probe agents\n"
     "checks        the configured checks\n"
     "timeline      a check's history\n"
+    "ca            make the CA and sign agent/coordinator certificates (ca --help)\n"
     "The CLI reads the coordinator URL from --coordinator, else $VANTAGE_COORDINATOR,\n"
     "else http://127.0.0.1:7380.\n";
 
@@ -45,6 +49,11 @@ static int check_config(const char *path) {
   vtg_coord_config_t cfg;
   if (vtg_config_load(path, &cfg, err, sizeof err) != 0) {
     fprintf(stderr, "vantage-coordinator: %s\n", err);
+    return 2;
+  }
+  if (vtg_tls_conf_require(&cfg.tls, path, err, sizeof err) != 0) {
+    fprintf(stderr, "vantage-coordinator: %s\n", err);
+    vtg_config_free(&cfg);
     return 2;
   }
   printf("%s: ok (%zu services, %zu checks, %s)\n", path, cfg.n_services, cfg.n_checks,
@@ -127,6 +136,7 @@ int main(int argc, char **argv) {
     return check_config(path);
   }
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+  if (strcmp(cmd, "ca") == 0) return vtg_ca_main(argc - 1, argv + 1);
   if (strcmp(cmd, "status") == 0 || strcmp(cmd, "outages") == 0 || strcmp(cmd, "agents") == 0 ||
       strcmp(cmd, "checks") == 0 || strcmp(cmd, "timeline") == 0)
     return vtg_cli_run(argc - 1, argv + 1);

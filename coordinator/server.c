@@ -12,7 +12,14 @@
  * Each session owns two handles (the TCP stream and one timer for the idle
  * timeout, our heartbeats and the drain deadline); it is freed when both
  * close callbacks have run. The server is freed once its listener and all
- * sessions are closed. */
+ * sessions are closed.
+ *
+ * With `tls:` configured every session is mutual TLS over memory BIOs
+ * (vtg/tls.h): bytes read are decrypted before the frame reader sees them
+ * and every frame is encrypted before uv_write. The client certificate's
+ * CN is the agent id; a Hello claiming another id is refused. A failed
+ * handshake (no certificate, another CA, expired) is logged with the
+ * peer's address and the connection closed after OpenSSL's alert. */
 #include "server.h"
 
 #include <inttypes.h>
@@ -27,6 +34,7 @@
 #include "vtg/error.h"
 #include "vtg/frame.h"
 #include "vtg/log.h"
+#include "vtg/tls.h"
 #include "vtg/wire.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -63,6 +71,8 @@ typedef struct vtg_session_s {
   int64_t hb_sent_us;            /* our clock in our last Heartbeat not yet answered; 0 = none */
   int peer_eof;                  /* the agent shut its side; we still owe it Acks */
   char peer[ADDR_LEN];
+  vtg_tls_t *tls;                /* NULL on a plaintext listener */
+  char cert_id[AGENT_ID_MAX + 1]; /* TLS: the client certificate's CN, once handshaken */
 } vtg_session_t;
 
 struct vtg_server_s {
@@ -73,7 +83,9 @@ struct vtg_server_s {
   vtg_session_t *sessions;
   size_t n_sessions;
   char addr[ADDR_LEN];
+  vtg_tls_ctx_t *tls_ctx;        /* NULL = plaintext; replaced on SIGHUP */
   uint8_t rbuf[READ_BUF_SIZE];   /* shared: reads are consumed within read_cb */
+  uint8_t pbuf[READ_BUF_SIZE];   /* shared: plaintext decrypted from rbuf */
 };
 
 typedef struct wreq_s {
@@ -84,6 +96,7 @@ typedef struct wreq_s {
 } wreq_t;
 
 static void session_close(vtg_session_t *s);
+static int write_raw(vtg_session_t *s, uint8_t *data, size_t len);
 static void session_fail(vtg_session_t *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void session_arm(vtg_session_t *s);
@@ -144,7 +157,10 @@ static void session_detach(vtg_session_t *s, const char *why) {
 }
 
 static void server_maybe_free(vtg_server_t *srv) {
-  if (srv->stopping && !srv->listener_open && srv->sessions == NULL) free(srv);
+  if (srv->stopping && !srv->listener_open && srv->sessions == NULL) {
+    vtg_tls_ctx_free(srv->tls_ctx);
+    free(srv);
+  }
 }
 
 static void on_session_handle_close(uv_handle_t *h) {
@@ -159,6 +175,7 @@ static void on_session_handle_close(uv_handle_t *h) {
   srv->n_sessions--;
   vtg_frame_reader_free(&s->reader);
   vtg_arena_free(&s->arena);
+  vtg_tls_free(s->tls);
   free(s);
   server_maybe_free(srv);
 }
@@ -199,6 +216,32 @@ static int session_send(vtg_session_t *s, const Vantage__Envelope *env) {
               vtg_strerror(err));
     session_close(s);
     return err;
+  }
+  if (s->tls != NULL) {
+    char why[512];
+    err = vtg_tls_write(s->tls, data, len, why, sizeof why);
+    free(data);
+    if (err) {
+      VTG_WARN("%s: %s; closing", who(s, b, sizeof b), why);
+      session_close(s);
+      return err;
+    }
+    if ((err = vtg_tls_take_output(s->tls, &data, &len)) != 0) {
+      session_close(s);
+      return err;
+    }
+  }
+  return write_raw(s, data, len);
+}
+
+/* Queues len bytes for the socket, taking data (freed once written). On
+ * failure the session is closed. */
+static int write_raw(vtg_session_t *s, uint8_t *data, size_t len) {
+  char b[160];
+  int err;
+  if (len == 0) {
+    free(data);
+    return 0;
   }
   if (s->write_pending + len > s->write_cap) {
     VTG_WARN("%s: %zu bytes not yet written (limit %zu): the peer is not reading; closing",
@@ -446,6 +489,13 @@ static void handle_hello(vtg_session_t *s, const Vantage__Hello *h) {
                  AGENT_ID_MAX);
     return;
   }
+  /* Under TLS the certificate says who the agent is; the Hello must agree. */
+  if (s->tls != NULL && strcmp(id, s->cert_id) != 0) {
+    session_fail(s, VTG_EPROTO,
+                 "Hello claims agent id '%s' but the client certificate is for '%s'", id,
+                 s->cert_id);
+    return;
+  }
   const vtg_registry_entry_t *reg = NULL;
   if (c->cfg.has_registry) {
     reg = vtg_config_registry_find(&c->cfg, id);
@@ -617,6 +667,79 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof s->server->rbuf;
 }
 
+/* Sends what OpenSSL produced (handshake records, alerts). */
+static int tls_flush(vtg_session_t *s) {
+  uint8_t *out = NULL;
+  size_t len = 0;
+  int err = vtg_tls_take_output(s->tls, &out, &len);
+  if (err) {
+    session_close(s);
+    return err;
+  }
+  return write_raw(s, out, len);
+}
+
+/* A failed handshake or a broken TLS stream: log it with the address, let
+ * OpenSSL's alert leave, then close (no Error frame: there is no channel
+ * for one). */
+static void tls_abort(vtg_session_t *s, const char *why) {
+  char b[160];
+  VTG_WARN("%s: %s; closing the connection", who(s, b, sizeof b), why);
+  session_detach(s, why);
+  if (tls_flush(s) != 0 || s->state == S_CLOSED) return;
+  s->state = S_DRAIN;
+  uv_read_stop((uv_stream_t *)&s->tcp);
+  if (uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->tcp, on_shutdown) != 0) {
+    session_close(s);
+    return;
+  }
+  s->drain_deadline_us = vtg_clock_mono_us() + DRAIN_TIMEOUT_US;
+  session_arm(s);
+}
+
+/* Decrypts n bytes from the socket and feeds the plaintext to the frame
+ * reader. Returns what the frame reader returned, or 1 when the session was
+ * closed or aborted here. */
+static int tls_feed(vtg_session_t *s, const uint8_t *in, size_t n, uint32_t *bad_len) {
+  char why[600];
+  int was_done = vtg_tls_handshake_done(s->tls);
+  if (vtg_tls_put(s->tls, in, n) != 0) {
+    session_close(s);
+    return 1;
+  }
+  for (;;) {
+    size_t got = 0;
+    int err = vtg_tls_read(s->tls, s->server->pbuf, sizeof s->server->pbuf, &got, why,
+                           sizeof why);
+    if (err == UV_EOF) { /* close_notify: the peer is done, like a TCP EOF */
+      char b[160];
+      VTG_DEBUG("%s closed the TLS connection", who(s, b, sizeof b));
+      session_close(s);
+      return 1;
+    }
+    if (err) {
+      tls_abort(s, why);
+      return 1;
+    }
+    if (!was_done && vtg_tls_handshake_done(s->tls)) {
+      was_done = 1;
+      int rc = vtg_tls_peer_cn(s->tls, s->cert_id, sizeof s->cert_id);
+      if (rc != 0 || !ident_ok(s->cert_id, AGENT_ID_MAX)) {
+        tls_abort(s, "the client certificate has no usable CN (the agent id)");
+        return 1;
+      }
+      VTG_DEBUG("connection from %s: %s, client certificate for '%s'", s->peer,
+                vtg_tls_version(s->tls), s->cert_id);
+    }
+    if (got == 0) break;
+    int rc = vtg_frame_reader_feed(&s->reader, s->server->pbuf, got, on_frame, s, bad_len);
+    if (rc != 0) return rc;
+    if (s->state != S_HELLO && s->state != S_READY) return 1;
+  }
+  if (tls_flush(s) != 0) return 1;
+  return 0;
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   vtg_session_t *s = st->data;
   char b[160];
@@ -641,8 +764,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   s->last_rx_us = vtg_clock_mono_us();
   if (s->agent) s->agent->last_seen_us = vtg_clock_wall_us();
   uint32_t bad_len = 0;
-  int rc = vtg_frame_reader_feed(&s->reader, (const uint8_t *)buf->base, (size_t)n, on_frame, s,
-                                 &bad_len);
+  int rc;
+  if (s->tls != NULL)
+    rc = tls_feed(s, (const uint8_t *)buf->base, (size_t)n, &bad_len);
+  else
+    rc = vtg_frame_reader_feed(&s->reader, (const uint8_t *)buf->base, (size_t)n, on_frame, s,
+                               &bad_len);
+  if (rc == 1) return; /* the TLS layer dealt with it */
   if (rc == VTG_EFRAME_TOO_LARGE)
     session_fail(s, VTG_EFRAME_TOO_LARGE, "frame of %" PRIu32 " bytes exceeds the limit of %zu",
                  bad_len, s->max_frame);
@@ -746,6 +874,11 @@ static void on_connection(uv_stream_t *l, int status) {
     session_close(s);
     return;
   }
+  if (srv->tls_ctx != NULL && (err = vtg_tls_new(srv->tls_ctx, 1, NULL, &s->tls)) != 0) {
+    VTG_WARN("connection from %s: cannot set up TLS: %s", s->peer, vtg_strerror(err));
+    session_close(s);
+    return;
+  }
   uv_tcp_nodelay(&s->tcp, 1);
   s->last_rx_us = vtg_clock_mono_us();
   if ((err = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read)) != 0) {
@@ -773,6 +906,18 @@ int vtg_server_start(vtg_coord_t *c, const char *listen, vtg_server_t **out) {
   vtg_server_t *srv = calloc(1, sizeof *srv);
   if (srv == NULL) return VTG_ENOMEM;
   srv->coord = c;
+  if (c->cfg.tls.mode == VTG_TLS_ON) {
+    char why[1024];
+    const vtg_tls_conf_t *t = &c->cfg.tls;
+    if ((err = vtg_tls_ctx_new(1, t->cert, t->key, t->ca, &srv->tls_ctx, why, sizeof why))) {
+      VTG_ERROR("agent listener: %s", why);
+      free(srv);
+      return err;
+    }
+  } else {
+    VTG_WARN("agents connect without TLS (plaintext: true): anyone who reaches %s can claim any "
+             "agent id", listen);
+  }
   uv_tcp_init(c->loop, &srv->listener);
   srv->listener.data = srv;
   srv->listener_open = 1;
@@ -787,7 +932,7 @@ int vtg_server_start(vtg_coord_t *c, const char *listen, vtg_server_t **out) {
   int sl = sizeof ss;
   if (uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &sl) == 0)
     format_addr(&ss, srv->addr, sizeof srv->addr);
-  VTG_INFO("agents listening on %s", srv->addr);
+  VTG_INFO("agents listening on %s%s", srv->addr, srv->tls_ctx ? " (mutual TLS)" : "");
   *out = srv;
   return 0;
 }
@@ -837,4 +982,24 @@ void vtg_server_stop(vtg_server_t *srv) {
   uv_close((uv_handle_t *)&srv->listener, on_listener_close);
   for (vtg_session_t *s = srv->sessions; s; s = s->next) session_close(s);
   /* Freed by the last close callback. */
+}
+
+void vtg_server_reload_tls(vtg_server_t *srv) {
+  const vtg_tls_conf_t *t = &srv->coord->cfg.tls;
+  char why[1024];
+  vtg_tls_ctx_t *ctx = NULL;
+  if ((t->mode == VTG_TLS_ON) != (srv->tls_ctx != NULL)) {
+    VTG_WARN("reload: switching the agent listener between TLS and plaintext needs a restart");
+    return;
+  }
+  if (srv->tls_ctx == NULL) return;
+  if (vtg_tls_ctx_new(1, t->cert, t->key, t->ca, &ctx, why, sizeof why) != 0) {
+    VTG_ERROR("reload: keeping the previous TLS certificates: %s", why);
+    return;
+  }
+  /* Live sessions hold their own reference to the old context. */
+  vtg_tls_ctx_free(srv->tls_ctx);
+  srv->tls_ctx = ctx;
+  VTG_INFO("reload: TLS certificates reloaded from %s, %s, %s; new connections use them", t->cert,
+           t->key, t->ca);
 }

@@ -15,7 +15,7 @@ static const char *const top_keys[] = {"id",          "region",         "country
                                        "lat",         "lon",            "coordinator",
                                        "source_address", "log_level",   "max_pending",
                                        "spool_dir",   "spool_max_bytes", "spool_fsync",
-                                       "ca_file",     NULL};
+                                       "ca_file",     "tls",            "plaintext", NULL};
 
 void vtg_probe_config_free(vtg_probe_config_t *cfg) {
   free(cfg->id);
@@ -25,6 +25,7 @@ void vtg_probe_config_free(vtg_probe_config_t *cfg) {
   free(cfg->source_address);
   free(cfg->spool_dir);
   free(cfg->ca_file);
+  vtg_tls_conf_free(&cfg->tls);
   memset(cfg, 0, sizeof *cfg);
 }
 
@@ -135,6 +136,15 @@ static int load_tree(vtg_yconf_t *c, vtg_probe_config_t *cfg) {
       goto out;
     }
     fclose(f);
+  }
+
+  if ((rc = vtg_tls_conf_parse(c, root, &cfg->tls)) != 0) goto out;
+  if (cfg->tls.mode == VTG_TLS_UNSET) {
+    rc = vtg_yconf_error_at(c, 0, 0,
+                            "neither 'tls: {cert: FILE, key: FILE, ca: FILE}' nor "
+                            "'plaintext: true' is set; the uplink needs mutual TLS or an "
+                            "explicit plaintext: true");
+    goto out;
   }
 
   cfg->log_level = VTG_LOG_INFO;

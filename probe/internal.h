@@ -26,6 +26,7 @@
 #include "vantage.pb-c.h"
 #include "vtg/frame.h"
 #include "vtg/log.h"
+#include "vtg/tls.h"
 #include "vtg/wire.h"
 #include "spool.h"
 
@@ -50,6 +51,7 @@ typedef struct vtg_probe_config_s {
   uint64_t spool_max_bytes; /* default VTG_SPOOL_MAX_BYTES_DEFAULT */
   vtg_spool_fsync_t spool_fsync; /* default batch */
   char *ca_file;         /* CA bundle for HTTPS/TLS checks, NULL = the system store */
+  vtg_tls_conf_t tls;    /* the uplink: mutual TLS or explicit plaintext */
 } vtg_probe_config_t;
 
 #define VTG_PROBE_MAX_PENDING_MAX 10000000u /* still range-checked, then ignored */
@@ -365,6 +367,7 @@ struct vtg_uplink_s {
 
   /* connection */
   struct vtg_uplink_conn_s *conn;   /* NULL when none; freed in its close cb */
+  vtg_tls_ctx_t *tls_ctx;           /* NULL = plaintext (cfg->tls) */
   uv_getaddrinfo_t gai_req;
   int gai_active;
   int welcomed;
@@ -372,6 +375,7 @@ struct vtg_uplink_s {
   vtg_frame_reader_t reader;
   vtg_arena_t arena;
   uint8_t rbuf[65536];
+  uint8_t pbuf[65536];              /* plaintext decrypted from rbuf (TLS) */
 
   /* timers */
   uv_timer_t reconnect_timer;

@@ -1,8 +1,10 @@
 /* The agent's session with the coordinator: connect (with backoff), Hello,
  * Welcome, heartbeats, batches read back from the on-disk spool of
  * unacknowledged results (spool.c), acks, drops, and the replay of
- * everything unacknowledged after a reconnect or a restart. Plain TCP;
- * frames are u32 BE length + Envelope. */
+ * everything unacknowledged after a reconnect or a restart. Mutual TLS
+ * (vtg/tls.h, memory BIOs: the Hello goes out once the handshake is done)
+ * or, when the config says `plaintext: true`, plain TCP; frames are u32 BE
+ * length + Envelope. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,7 @@ typedef struct vtg_uplink_conn_s {
   int draining;
   int closes;                  /* close callbacks still due */
   vtg_uplink_t *u;
+  vtg_tls_t *tls;              /* NULL when plaintext */
 } conn_t;
 
 typedef struct {
@@ -38,6 +41,9 @@ typedef struct {
 } write_req_t;
 
 static void start_connect(vtg_uplink_t *u);
+static void send_hello(vtg_uplink_t *u);
+static int write_raw(vtg_uplink_t *u, uint8_t *buf, size_t len);
+static int on_frame(void *ctx, const uint8_t *payload, size_t len);
 static void flush_now(vtg_uplink_t *u);
 static void reconnect_timer_cb(uv_timer_t *t);
 
@@ -71,6 +77,8 @@ static void maybe_closed(vtg_uplink_t *u) {
     vtg_frame_reader_free(&u->reader);
     vtg_arena_free(&u->arena);
     vtg_arena_free(&u->batch_arena);
+    vtg_tls_ctx_free(u->tls_ctx);
+    u->tls_ctx = NULL;
     cb(u);
   }
 }
@@ -93,6 +101,7 @@ static void conn_part_closed(uv_handle_t *h) {
   conn_t *c = h->data;
   if (--c->closes > 0) return;
   vtg_uplink_t *u = c->u;
+  vtg_tls_free(c->tls);
   free(c);
   u->pending_closes--;
   maybe_closed(u);
@@ -175,6 +184,26 @@ static int send_env(vtg_uplink_t *u, const Vantage__Envelope *env) {
   if (rc != 0) {
     VTG_ERROR("encoding a frame failed: %s", vtg_strerror(rc));
     return rc;
+  }
+  if (u->conn->tls != NULL) {
+    char why[512] = "TLS: out of memory";
+    rc = vtg_tls_write(u->conn->tls, buf, len, why, sizeof why);
+    free(buf);
+    if (rc == 0) rc = vtg_tls_take_output(u->conn->tls, &buf, &len);
+    if (rc != 0) {
+      drop_connection(u, why);
+      return rc;
+    }
+  }
+  return write_raw(u, buf, len);
+}
+
+/* Queues len bytes (taking buf) on the connection; a failure drops it. */
+static int write_raw(vtg_uplink_t *u, uint8_t *buf, size_t len) {
+  int rc;
+  if (len == 0 || u->conn == NULL) {
+    free(buf);
+    return u->conn == NULL ? UV_ENOTCONN : 0;
   }
   write_req_t *w = malloc(sizeof *w);
   if (w == NULL) {
@@ -513,6 +542,50 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof c->u->rbuf;
 }
 
+/* Sends what OpenSSL produced (handshake records, alerts). */
+static int tls_flush(vtg_uplink_t *u, conn_t *c) {
+  uint8_t *out = NULL;
+  size_t len = 0;
+  int rc = vtg_tls_take_output(c->tls, &out, &len);
+  if (rc != 0) return rc;
+  if (u->conn != c) { /* draining at stop: the conn is detached from u */
+    free(out);
+    return 0;
+  }
+  return write_raw(u, out, len);
+}
+
+/* Bytes from the socket into the frame reader, through TLS when on. The
+ * Hello goes out once the handshake completes. Returns the frame reader's
+ * result, or VTG_EPROTO with why set when TLS failed. */
+static int conn_feed(vtg_uplink_t *u, conn_t *c, size_t n, uint32_t *bad, char *why,
+                     size_t whylen) {
+  if (c->tls == NULL) return vtg_frame_reader_feed(&u->reader, u->rbuf, n, on_frame, u, bad);
+  int was_done = vtg_tls_handshake_done(c->tls);
+  int rc = vtg_tls_put(c->tls, u->rbuf, n);
+  if (rc != 0) return rc;
+  for (;;) {
+    size_t got = 0;
+    if ((rc = vtg_tls_read(c->tls, u->pbuf, sizeof u->pbuf, &got, why, whylen)) != 0) {
+      (void)tls_flush(u, c);
+      return rc;
+    }
+    if (!was_done && vtg_tls_handshake_done(c->tls)) {
+      was_done = 1;
+      if ((rc = tls_flush(u, c)) != 0) return rc;
+      VTG_INFO("TLS with coordinator %s:%u established (%s)", u->cfg->coord_host,
+               (unsigned)u->cfg->coord_port, vtg_tls_version(c->tls));
+      if (!u->closing) send_hello(u);
+      if (u->conn != c && !u->closing) return UV_ENOTCONN;
+    }
+    if (got == 0) break;
+    rc = vtg_frame_reader_feed(&u->reader, u->pbuf, got, on_frame, u, bad);
+    if (rc != 0) return rc;
+    if (u->conn != c && !u->closing) return UV_ENOTCONN;
+  }
+  return tls_flush(u, c);
+}
+
 /* Reading while draining at stop: only Acks matter; EOF, an error or a bad
  * frame ends the drain. */
 static void drain_read(vtg_uplink_t *u, conn_t *c, ssize_t nread) {
@@ -520,14 +593,14 @@ static void drain_read(vtg_uplink_t *u, conn_t *c, ssize_t nread) {
     conn_close(c);
     return;
   }
-  if (vtg_frame_reader_feed(&u->reader, u->rbuf, (size_t)nread, on_frame, u, NULL) != 0)
-    conn_close(c);
+  char why[8];
+  if (conn_feed(u, c, (size_t)nread, NULL, why, sizeof why) != 0) conn_close(c);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   conn_t *c = container_of((uv_tcp_t *)s, conn_t, tcp);
   vtg_uplink_t *u = c->u;
-  char why[160];
+  char why[640];
   (void)buf;
   if (nread == 0) return;
   if (u->closing) {
@@ -543,9 +616,12 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (u->welcomed)
     (void)uv_timer_start(&u->idle_timer, idle_timer_cb, u->idle_timeout_ms, 0);
   uint32_t bad = 0;
-  int rc = vtg_frame_reader_feed(&u->reader, u->rbuf, (size_t)nread, on_frame, u, &bad);
+  char tls_why[600] = "";
+  int rc = conn_feed(u, c, (size_t)nread, &bad, tls_why, sizeof tls_why);
   if (rc == 0 || u->conn != c) return;
-  if (rc == VTG_EFRAME_TOO_LARGE)
+  if (tls_why[0] != '\0')
+    snprintf(why, sizeof why, "%s", tls_why);
+  else if (rc == VTG_EFRAME_TOO_LARGE)
     snprintf(why, sizeof why, "frame of %" PRIu32 " bytes exceeds the %u byte cap", bad,
              VTG_FRAME_DEFAULT_MAX);
   else
@@ -588,7 +664,17 @@ static void connect_cb(uv_connect_t *req, int status) {
   }
   (void)uv_tcp_nodelay(&c->tcp, 1);
   VTG_INFO("connected to coordinator %s:%u", u->cfg->coord_host, (unsigned)u->cfg->coord_port);
-  send_hello(u);
+  if (u->tls_ctx == NULL) {
+    send_hello(u);
+    return;
+  }
+  /* The certificate must name the host (or IP) we were told to reach. */
+  char tls_why[600] = "cannot set up TLS";
+  if ((rc = vtg_tls_new(u->tls_ctx, 0, u->cfg->coord_host, &c->tls)) != 0 ||
+      (rc = vtg_tls_start(c->tls, tls_why, sizeof tls_why)) != 0 ||
+      (rc = tls_flush(u, c)) != 0) {
+    if (u->conn == c) drop_connection(u, tls_why);
+  }
 }
 
 /* Creates the socket, binds it to source_address when set, and connects. */
@@ -705,6 +791,21 @@ int vtg_uplink_init(uv_loop_t *loop, vtg_uplink_t *u, const vtg_probe_config_t *
   }
   u->rng = seed[1] ? seed[1] : 0x9E3779B97F4A7C15ULL;
   {
+    char err[1024];
+    if ((rc = vtg_tls_conf_require(&cfg->tls, "agent config", err, sizeof err)) != 0) {
+      VTG_ERROR("%s", err);
+      return rc;
+    }
+    if (cfg->tls.mode == VTG_TLS_PLAINTEXT) {
+      VTG_WARN("the uplink runs without TLS (plaintext: true): results and the agent's identity "
+               "cross the network in the clear");
+    } else if ((rc = vtg_tls_ctx_new(0, cfg->tls.cert, cfg->tls.key, cfg->tls.ca, &u->tls_ctx,
+                                     err, sizeof err)) != 0) {
+      VTG_ERROR("uplink: %s", err);
+      return rc;
+    }
+  }
+  {
     vtg_spool_opts_t so = {.dir = cfg->spool_dir ? cfg->spool_dir : VTG_SPOOL_DIR_DEFAULT,
                            .max_bytes = cfg->spool_max_bytes,
                            .fsync = cfg->spool_fsync};
@@ -712,6 +813,8 @@ int vtg_uplink_init(uv_loop_t *loop, vtg_uplink_t *u, const vtg_probe_config_t *
     rc = vtg_spool_open(&u->spool, &so, err, sizeof err);
     if (rc != 0) {
       VTG_ERROR("%s", err);
+      vtg_tls_ctx_free(u->tls_ctx);
+      u->tls_ctx = NULL;
       return rc;
     }
   }
@@ -738,6 +841,8 @@ int vtg_uplink_init(uv_loop_t *loop, vtg_uplink_t *u, const vtg_probe_config_t *
     vtg_arena_free(&u->batch_arena);
     vtg_spool_close(u->spool);
     u->spool = NULL;
+    vtg_tls_ctx_free(u->tls_ctx);
+    u->tls_ctx = NULL;
     return rc;
   }
   VTG_INFO("agent %s (%s, %s) spool epoch %016" PRIx64, cfg->id, cfg->region, cfg->country,

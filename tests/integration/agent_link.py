@@ -133,6 +133,9 @@ def read_frames(sock, deadline, keepalive=False):
 
 
 class Coordinator:
+    # The agent link's transport; tls_link.py overrides it with a tls: section.
+    transport = "plaintext: true\n"
+
     def __init__(self, bindir, registry=None):
         self.bindir = bindir
         self.registry = registry
@@ -157,10 +160,10 @@ heartbeat: 1s
 idle_timeout: 3s
 max_frame: 65536
 detection: {fail_threshold: 2, recover_threshold: 2, min_regions: 2, merge_gap: 10s}
-%s%sservices:
+%s%s%sservices:
   - name: shop
     endpoints:
-%s""" % (self.dir, extra, reg, eps))
+%s""" % (self.dir, self.transport, extra, reg, eps))
 
     def start(self):
         self.log.seek(0)
@@ -296,6 +299,14 @@ BAD_CONFIGS = [
     ("services:\n  - name: x\n    endpoints:\n      - {check: a, kind: web, url: 'http://x/', interval: 1s, timeout: 500ms}\n"
      "      - {check: a, kind: web, url: 'http://y/', interval: 1s, timeout: 500ms}\n", r":5:\d+: .*duplicate"),
     ("services: [\n", r":\d+:\d+: "),
+    # the agent link: mutual TLS or an explicit plaintext, exactly one
+    ("services: []\n", r": neither 'tls: .*nor 'plaintext: true'"),
+    ("plaintext: true\ntls: {cert: a.pem, key: a.key, ca: ca.pem}\nservices: []\n",
+     r":1:\d+: .*exclude each other"),
+    ("plaintext: false\nservices: []\n", r":1:\d+: .*'plaintext' may only be true"),
+    ("tls: {cert: /nonexistent/a.pem, key: a.key, ca: ca.pem}\nservices: []\n",
+     r":1:\d+: .*cannot read tls cert '/nonexistent/a.pem'"),
+    ("tls: {cert: /dev/null, key: /dev/null}\nservices: []\n", r":1:\d+: .*ca"),
 ]
 
 

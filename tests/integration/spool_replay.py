@@ -180,7 +180,7 @@ class Agent:
         extra = "spool_max_bytes: %d\n" % spool_max if spool_max else ""
         with open(self.cfg, "w") as f:
             f.write("id: us-east-1\nregion: us-east\ncountry: US\nlat: 40.7\nlon: -74.0\n"
-                    "coordinator: 127.0.0.1:%d\nlog_level: debug\nspool_dir: %s\n%s"
+                    "coordinator: 127.0.0.1:%d\nlog_level: debug\nspool_dir: %s\nplaintext: true\n%s"
                     % (port, self.spool, extra))
         self.log = open(os.path.join(work, "agent.log"), "a")
         self.proc = None

@@ -415,7 +415,7 @@ static int write_cfg(const char *path, const char *extra) {
   FILE *f = fopen(path, "w");
   if (f == NULL) return -1;
   fprintf(f, "id: a-1\nregion: r\ncountry: US\nlat: 1\nlon: 2\n"
-             "coordinator: 127.0.0.1:7300\n%s",
+             "coordinator: 127.0.0.1:7300\n%splaintext: true\n",
           extra);
   return fclose(f);
 }
