@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "incident.h"
+#include "metrics.h"
 #include "resultlog.h"
 #include "vtg/buf.h"
 #include "vtg/clock.h"
@@ -635,158 +636,7 @@ static int api_checks(const vtg_coord_t *c, vtg_buf_t *out) {
   return vtg_json_finish(&w);
 }
 
-/* ---- /metrics ---- */
-
-/* A Prometheus label value: backslash, double quote and newline escaped. */
-static int prom_label(vtg_buf_t *b, const char *s) {
-  int err = 0;
-  for (; s != NULL && *s && err == 0; s++) {
-    if (*s == '\\') err = vtg_buf_appends(b, "\\\\");
-    else if (*s == '"') err = vtg_buf_appends(b, "\\\"");
-    else if (*s == '\n') err = vtg_buf_appends(b, "\\n");
-    else err = vtg_buf_append(b, s, 1);
-  }
-  return err;
-}
-
-/* Counts open incidents per config check from the store's open list. */
-static int open_incident_counts(vtg_coord_t *c, int64_t now_us, int64_t *counts) {
-  vtg_buf_t b;
-  vtg_json_t *v = NULL;
-  char perr[128];
-  int err;
-
-  vtg_buf_init(&b, HTTP_MAX_BODY);
-  if ((err = vtg_store_incidents_open_json(c->store, now_us, &b)) != 0) goto out;
-  if ((err = vtg_json_parse(b.data ? b.data : "[]", b.len ? b.len : 2, &v, perr, sizeof perr)) != 0)
-    goto out;
-  for (size_t i = 0; v->type == VTG_JSON_ARRAY && i < v->n; i++) {
-    const char *check = vtg_json_get_str(v->items[i], "check", NULL);
-    for (size_t k = 0; check != NULL && k < c->cfg.n_checks; k++)
-      if (strcmp(c->cfg.checks[k].name, check) == 0) counts[k]++;
-  }
-out:
-  vtg_json_free(v);
-  vtg_buf_free(&b);
-  return err;
-}
-
-/* A minimal but correct text exposition (version 0.0.4). Label sets are
- * bounded by checks x regions and by agents for connectivity. */
-static int metrics_text(vtg_coord_t *c, vtg_buf_t *out) {
-  static const vtg_state_t states[] = {VTG_STATE_UP, VTG_STATE_DEGRADED, VTG_STATE_DOWN,
-                                       VTG_STATE_UNKNOWN};
-  status_row_t *rows = NULL;
-  vtg_agent_t **agents = NULL;
-  int64_t *open_counts = NULL;
-  size_t n = 0, n_agents = 0;
-  int err;
-
-  if ((err = collect_status(c, &rows, &n)) != 0) goto out;
-  if ((err = sorted_agents(c, &agents, &n_agents)) != 0) goto out;
-  open_counts = calloc(c->cfg.n_checks ? c->cfg.n_checks : 1, sizeof *open_counts);
-  if (open_counts == NULL) {
-    err = VTG_ENOMEM;
-    goto out;
-  }
-  if (c->store != NULL && (err = open_incident_counts(c, vtg_clock_wall_us(), open_counts)) != 0)
-    goto out;
-
-  err |= vtg_buf_appends(out, "# HELP vantage_build_info Build information.\n"
-                              "# TYPE vantage_build_info gauge\n"
-                              "vantage_build_info{version=\"");
-  err |= prom_label(out, VTG_VERSION);
-  err |= vtg_buf_appends(out, "\"} 1\n");
-
-  if (c->rlog != NULL) {
-    vtg_resultlog_counters_t lc;
-    vtg_resultlog_counters(c->rlog, &lc);
-    err |= vtg_buf_printf(
-        out,
-        "# HELP vantage_resultlog_records_total Results made durable in the result log.\n"
-        "# TYPE vantage_resultlog_records_total counter\n"
-        "vantage_resultlog_records_total %" PRIu64 "\n"
-        "# HELP vantage_resultlog_bytes_total Bytes made durable in the result log.\n"
-        "# TYPE vantage_resultlog_bytes_total counter\n"
-        "vantage_resultlog_bytes_total %" PRIu64 "\n"
-        "# HELP vantage_resultlog_commits_total Group commits (one fsync each).\n"
-        "# TYPE vantage_resultlog_commits_total counter\n"
-        "vantage_resultlog_commits_total %" PRIu64 "\n"
-        "# HELP vantage_resultlog_write_errors_total Failed result log writes (retried).\n"
-        "# TYPE vantage_resultlog_write_errors_total counter\n"
-        "vantage_resultlog_write_errors_total %" PRIu64 "\n"
-        "# HELP vantage_resultlog_skipped_total Damaged records skipped at start-up.\n"
-        "# TYPE vantage_resultlog_skipped_total counter\n"
-        "vantage_resultlog_skipped_total{why=\"corrupt\"} %" PRIu64 "\n"
-        "vantage_resultlog_skipped_total{why=\"truncated\"} %" PRIu64 "\n"
-        "# HELP vantage_resultlog_replayed_total Results replayed into the detector at start-up.\n"
-        "# TYPE vantage_resultlog_replayed_total counter\n"
-        "vantage_resultlog_replayed_total %" PRIu64 "\n",
-        lc.records, lc.bytes, lc.commits, lc.write_errors, c->log_corrupt_total,
-        c->log_truncated_total, c->replayed_total);
-  }
-
-  err |= vtg_buf_appends(out, "# HELP vantage_region_up Whether a region sees a check up "
-                              "(degraded counts as up); absent while unknown.\n"
-                              "# TYPE vantage_region_up gauge\n");
-  for (size_t i = 0; i < n && err == 0; i++) {
-    if (rows[i].st.state == VTG_STATE_UNKNOWN) continue;
-    err |= vtg_buf_appends(out, "vantage_region_up{check=\"");
-    err |= prom_label(out, c->cfg.checks[rows[i].check].name);
-    err |= vtg_buf_appends(out, "\",region=\"");
-    err |= prom_label(out, c->regions[rows[i].region]);
-    err |= vtg_buf_printf(out, "\"} %d\n", rows[i].st.state != VTG_STATE_DOWN);
-  }
-
-  err |= vtg_buf_appends(out, "# HELP vantage_region_state State of a check in a region "
-                              "(a state set: 1 for the current state).\n"
-                              "# TYPE vantage_region_state gauge\n");
-  for (size_t i = 0; i < n && err == 0; i++) {
-    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
-      err |= vtg_buf_appends(out, "vantage_region_state{check=\"");
-      err |= prom_label(out, c->cfg.checks[rows[i].check].name);
-      err |= vtg_buf_appends(out, "\",region=\"");
-      err |= prom_label(out, c->regions[rows[i].region]);
-      err |= vtg_buf_printf(out, "\",state=\"%s\"} %d\n", state_name(states[k]),
-                            rows[i].st.state == states[k]);
-    }
-  }
-
-  err |= vtg_buf_appends(out, "# HELP vantage_agent_connected Whether an agent is connected.\n"
-                              "# TYPE vantage_agent_connected gauge\n");
-  for (size_t i = 0; i < n_agents && err == 0; i++) {
-    err |= vtg_buf_appends(out, "vantage_agent_connected{agent=\"");
-    err |= prom_label(out, agents[i]->id);
-    err |= vtg_buf_appends(out, "\",region=\"");
-    err |= prom_label(out, agents[i]->region);
-    err |= vtg_buf_printf(out, "\"} %d\n", agents[i]->connected ? 1 : 0);
-  }
-  err |= vtg_buf_appends(out, "# HELP vantage_agent_clock_offset_seconds An agent's clock minus "
-                              "the coordinator's (absent until estimated).\n"
-                              "# TYPE vantage_agent_clock_offset_seconds gauge\n");
-  for (size_t i = 0; i < n_agents && err == 0; i++) {
-    if (!agents[i]->clock_known) continue;
-    err |= vtg_buf_appends(out, "vantage_agent_clock_offset_seconds{agent=\"");
-    err |= prom_label(out, agents[i]->id);
-    err |= vtg_buf_appends(out, "\",region=\"");
-    err |= prom_label(out, agents[i]->region);
-    err |= vtg_buf_printf(out, "\"} %.6f\n", (double)agents[i]->clock_offset_us / 1e6);
-  }
-
-  err |= vtg_buf_appends(out, "# HELP vantage_incident_open Open incidents per check.\n"
-                              "# TYPE vantage_incident_open gauge\n");
-  for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
-    err |= vtg_buf_appends(out, "vantage_incident_open{check=\"");
-    err |= prom_label(out, c->cfg.checks[i].name);
-    err |= vtg_buf_printf(out, "\"} %" PRId64 "\n", open_counts[i]);
-  }
-  if (err != 0) err = VTG_ELIMIT; /* OR-ed codes: only "failed" is meaningful */
-out:
-  free(rows);
-  free(agents);
-  free(open_counts);
-  return err;
-}
+/* ---- /metrics: metrics.c ---- */
 
 /* ---- status page ---- */
 
@@ -991,7 +841,7 @@ static void conn_handle(http_conn_t *conn, http_req_t *req) {
     err = api_checks(c, &body);
   } else if (strcmp(req->path, "/metrics") == 0) {
     ctype = "text/plain; version=0.0.4; charset=utf-8";
-    err = metrics_text(c, &body);
+    err = vtg_metrics_write(c, vtg_clock_wall_us(), &body);
   } else if (strcmp(req->path, "/") == 0) {
     ctype = "text/html; charset=utf-8";
     err = status_page(c, &body);

@@ -9,6 +9,7 @@ pkgs=(
   libprotobuf-c-dev protobuf-c-compiler
   libyaml-dev libcyaml-dev libsqlite3-dev libc-ares-dev libnats-dev
   python3 python3-yaml curl ca-certificates
+  prometheus   # prometheus + promtool for the metrics tests; never left running
 )
 
 missing=()
@@ -32,3 +33,11 @@ fi
 trap 'if [ $cleanup_policy -eq 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi' EXIT
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Belt and braces: if a postinst started prometheus despite policy-rc.d,
+# stop it and keep it from starting at boot (the tests run their own).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  $SUDO systemctl stop prometheus || true
+fi
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable prometheus >/dev/null 2>&1 || true
+fi

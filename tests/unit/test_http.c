@@ -399,8 +399,10 @@ VTG_TEST(metrics_and_page) {
   ASSERT(strstr(r.data, "\nvantage_region_up{") == NULL); /* absent while unknown */
   ASSERT(strstr(r.data, "\nvantage_agent_connected{agent=\"us-west-1\",region=\"us-west\"} 1\n") !=
          NULL);
-  ASSERT(strstr(r.data, "\nvantage_incident_open{check=\"shop-web\"} 1\n") != NULL);
-  ASSERT(strstr(r.data, "\nvantage_incident_open{check=\"shop <api>\"} 0\n") != NULL);
+  ASSERT(strstr(r.data, "\nvantage_check_incident_open{check=\"shop-web\",service=\"shop\","
+                        "kind=\"web\"} 1\n") != NULL);
+  ASSERT(strstr(r.data, "\nvantage_check_incident_open{check=\"shop <api>\",service=\"shop\","
+                        "kind=\"api\"} 0\n") != NULL);
   vtg_buf_free(&r);
 
   ASSERT_EQ(get(&f, "GET / HTTP/1.1\r\n\r\n", &r), 0);

@@ -1,0 +1,316 @@
+/* Prometheus text exposition of the coordinator's state (metrics.h).
+ * Built fresh on every scrape from the detector, the agent table and the
+ * store: nothing is cached, so a scrape always agrees with /api/v1/status. */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "resultlog.h"
+#include "vtg/clock.h"
+#include "vtg/error.h"
+#include "vtg/json.h"
+
+#define METRICS_MAX_OPEN_JSON (64u * 1024 * 1024)
+
+int vtg_metrics_label(vtg_buf_t *b, const char *s) {
+  int err = 0;
+  for (; s != NULL && *s && err == 0; s++) {
+    if (*s == '\\') err = vtg_buf_appends(b, "\\\\");
+    else if (*s == '"') err = vtg_buf_appends(b, "\\\"");
+    else if (*s == '\n') err = vtg_buf_appends(b, "\\n");
+    else err = vtg_buf_append(b, s, 1);
+  }
+  return err;
+}
+
+static const char *state_name(vtg_state_t s) {
+  switch (s) {
+  case VTG_STATE_UP: return "up";
+  case VTG_STATE_DEGRADED: return "degraded";
+  case VTG_STATE_DOWN: return "down";
+  case VTG_STATE_UNKNOWN: break;
+  }
+  return "unknown";
+}
+
+/* The "# HELP" and "# TYPE" lines of one family. */
+static int family(vtg_buf_t *b, const char *name, const char *type, const char *help) {
+  return vtg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* `name{k1="v1"` with up to three labels (NULL key ends), then the caller
+ * appends the rest of the line. */
+static int series(vtg_buf_t *b, const char *name, const char *k1, const char *v1,
+                  const char *k2, const char *v2, const char *k3, const char *v3) {
+  int err = vtg_buf_printf(b, "%s{%s=\"", name, k1);
+  err |= vtg_metrics_label(b, v1);
+  if (k2 != NULL) {
+    err |= vtg_buf_printf(b, "\",%s=\"", k2);
+    err |= vtg_metrics_label(b, v2);
+  }
+  if (k3 != NULL) {
+    err |= vtg_buf_printf(b, "\",%s=\"", k3);
+    err |= vtg_metrics_label(b, v3);
+  }
+  err |= vtg_buf_appends(b, "\"}");
+  return err;
+}
+
+static int cmp_region_name(const void *a, const void *b, void *arg) {
+  char **names = arg;
+  return strcmp(names[*(const uint32_t *)a], names[*(const uint32_t *)b]);
+}
+
+static int cmp_agent_id(const void *a, const void *b) {
+  const vtg_agent_t *x = *(vtg_agent_t *const *)a, *y = *(vtg_agent_t *const *)b;
+  return strcmp(x->id, y->id);
+}
+
+/* Per config check: open incidents and the earliest open onset, from the
+ * store's open list (the incidents operators see). onset[i] stays
+ * VTG_TIME_NONE for a check without one. */
+static int open_incidents(vtg_coord_t *c, int64_t now_us, int *open, int64_t *onset) {
+  vtg_buf_t b;
+  vtg_json_t *v = NULL;
+  char perr[128];
+  int err;
+
+  vtg_buf_init(&b, METRICS_MAX_OPEN_JSON);
+  if ((err = vtg_store_incidents_open_json(c->store, now_us, &b)) != 0) goto out;
+  if ((err = vtg_json_parse(b.data ? b.data : "[]", b.len ? b.len : 2, &v, perr, sizeof perr)) != 0)
+    goto out;
+  for (size_t i = 0; v->type == VTG_JSON_ARRAY && i < v->n; i++) {
+    const char *check = vtg_json_get_str(v->items[i], "check", NULL);
+    const char *on = vtg_json_get_str(v->items[i], "onset", NULL);
+    int64_t t;
+    for (size_t k = 0; check != NULL && k < c->cfg.n_checks; k++) {
+      if (strcmp(c->cfg.checks[k].name, check) != 0) continue;
+      open[k] = 1;
+      if (on != NULL && vtg_clock_parse_rfc3339(on, &t) == 0 &&
+          (onset[k] == VTG_TIME_NONE || t < onset[k]))
+        onset[k] = t;
+    }
+  }
+out:
+  vtg_json_free(v);
+  vtg_buf_free(&b);
+  return err;
+}
+
+static int write_coordinator(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
+  int err = family(out, "vantage_build_info", "gauge", "Build information; always 1.");
+  err |= series(out, "vantage_build_info", "version", VTG_VERSION, NULL, NULL, NULL, NULL);
+  err |= vtg_buf_appends(out, " 1\n");
+  err |= vtg_buf_printf(
+      out,
+      "# HELP vantage_results_received_total Probe results accepted and fed to the detector.\n"
+      "# TYPE vantage_results_received_total counter\n"
+      "vantage_results_received_total %" PRIu64 "\n"
+      "# HELP vantage_results_duplicate_total Probe results dropped as already seen.\n"
+      "# TYPE vantage_results_duplicate_total counter\n"
+      "vantage_results_duplicate_total %" PRIu64 "\n"
+      "# HELP vantage_results_rejected_total Probe results rejected, by reason.\n"
+      "# TYPE vantage_results_rejected_total counter\n"
+      "vantage_results_rejected_total{reason=\"unknown_check\"} %" PRIu64 "\n"
+      "vantage_results_rejected_total{reason=\"invalid\"} %" PRIu64 "\n"
+      "# HELP vantage_results_dropped_total Results agents reported discarded from their spool.\n"
+      "# TYPE vantage_results_dropped_total counter\n"
+      "vantage_results_dropped_total %" PRIu64 "\n"
+      "# HELP vantage_batches_total Result batches received from agents.\n"
+      "# TYPE vantage_batches_total counter\n"
+      "vantage_batches_total %" PRIu64 "\n"
+      "# HELP vantage_batch_sequence_gaps_total Batches that skipped sequence numbers.\n"
+      "# TYPE vantage_batch_sequence_gaps_total counter\n"
+      "vantage_batch_sequence_gaps_total %" PRIu64 "\n",
+      c->results_total, c->duplicates_total, c->unknown_checks_total, c->invalid_results_total,
+      c->dropped_total, c->batches_total, c->seq_gaps_total);
+  err |= vtg_buf_printf(out, "# HELP vantage_ack_queue_depth Batches waiting for the result log "
+                             "before they are acknowledged.\n"
+                             "# TYPE vantage_ack_queue_depth gauge\n"
+                             "vantage_ack_queue_depth %zu\n",
+                        c->pending_len);
+  if (c->watermark_us > 0 && c->watermark_us != VTG_TIME_NONE) {
+    err |= family(out, "vantage_watermark_lag_seconds", "gauge",
+                  "Wall clock minus the event time the detector has reached.");
+    err |= vtg_buf_printf(out, "vantage_watermark_lag_seconds %.6f\n",
+                          (double)(now_us - c->watermark_us) / 1e6);
+  }
+  if (c->rlog != NULL) {
+    vtg_resultlog_counters_t lc;
+    vtg_resultlog_counters(c->rlog, &lc);
+    err |= vtg_buf_printf(
+        out,
+        "# HELP vantage_resultlog_records_total Results made durable in the result log.\n"
+        "# TYPE vantage_resultlog_records_total counter\n"
+        "vantage_resultlog_records_total %" PRIu64 "\n"
+        "# HELP vantage_resultlog_bytes_total Bytes made durable in the result log.\n"
+        "# TYPE vantage_resultlog_bytes_total counter\n"
+        "vantage_resultlog_bytes_total %" PRIu64 "\n"
+        "# HELP vantage_resultlog_commits_total Group commits (one fsync each).\n"
+        "# TYPE vantage_resultlog_commits_total counter\n"
+        "vantage_resultlog_commits_total %" PRIu64 "\n"
+        "# HELP vantage_resultlog_write_errors_total Failed result log writes (retried).\n"
+        "# TYPE vantage_resultlog_write_errors_total counter\n"
+        "vantage_resultlog_write_errors_total %" PRIu64 "\n"
+        "# HELP vantage_resultlog_skipped_total Damaged records skipped at start-up.\n"
+        "# TYPE vantage_resultlog_skipped_total counter\n"
+        "vantage_resultlog_skipped_total{why=\"corrupt\"} %" PRIu64 "\n"
+        "vantage_resultlog_skipped_total{why=\"truncated\"} %" PRIu64 "\n"
+        "# HELP vantage_resultlog_replayed_total Results replayed into the detector at start-up.\n"
+        "# TYPE vantage_resultlog_replayed_total counter\n"
+        "vantage_resultlog_replayed_total %" PRIu64 "\n",
+        lc.records, lc.bytes, lc.commits, lc.write_errors, c->log_corrupt_total,
+        c->log_truncated_total, c->replayed_total);
+  }
+  return err;
+}
+
+/* Per (check, region) the check applies to, in config order then region
+ * name order: state set, up gauge (absent while unknown), healthy agents;
+ * per check the regions currently down. */
+static int write_regions(vtg_coord_t *c, const uint32_t *regions, vtg_buf_t *out) {
+  static const vtg_state_t states[] = {VTG_STATE_UP, VTG_STATE_DEGRADED, VTG_STATE_DOWN,
+                                       VTG_STATE_UNKNOWN};
+  static const char *const fams[][3] = {
+      {"vantage_region_state", "gauge",
+       "State of a check in a region, as a state set (1 for the current state)."},
+      {"vantage_region_up", "gauge",
+       "1 while a region sees a check up or degraded, 0 while down; absent while unknown."},
+      {"vantage_region_healthy_agents", "gauge",
+       "Agents of the region reporting for the check that are not impaired."},
+      {"vantage_check_affected_regions", "gauge", "Regions in which a check is currently down."},
+  };
+  int err = 0;
+
+  for (size_t f = 0; f < sizeof fams / sizeof fams[0] && err == 0; f++) {
+    err |= family(out, fams[f][0], fams[f][1], fams[f][2]);
+    for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
+      const vtg_check_cfg_t *ch = &c->cfg.checks[i];
+      int down = 0;
+      for (size_t k = 0; k < c->n_regions && err == 0; k++) {
+        uint32_t r = regions[k];
+        vtg_region_status_t st;
+        if (!vtg_config_check_applies(ch, c->regions[r])) continue;
+        memset(&st, 0, sizeof st);
+        st.state = VTG_STATE_UNKNOWN;
+        if (c->detect != NULL && c->check_ids != NULL)
+          vtg_detect_region_status(c->detect, c->check_ids[i], r, &st);
+        down += st.state == VTG_STATE_DOWN;
+        if (f == 0) {
+          for (size_t s = 0; s < sizeof states / sizeof states[0]; s++) {
+            err |= series(out, fams[f][0], "check", ch->name, "region", c->regions[r], "state",
+                          state_name(states[s]));
+            err |= vtg_buf_printf(out, " %d\n", st.state == states[s]);
+          }
+        } else if (f == 1 && st.state != VTG_STATE_UNKNOWN) {
+          err |= series(out, fams[f][0], "check", ch->name, "region", c->regions[r], NULL, NULL);
+          err |= vtg_buf_printf(out, " %d\n", st.state != VTG_STATE_DOWN);
+        } else if (f == 2) {
+          err |= series(out, fams[f][0], "check", ch->name, "region", c->regions[r], NULL, NULL);
+          err |= vtg_buf_printf(out, " %d\n", st.healthy_agents);
+        }
+      }
+      if (f == 3) {
+        err |= series(out, fams[f][0], "check", ch->name, NULL, NULL, NULL, NULL);
+        err |= vtg_buf_printf(out, " %d\n", down);
+      }
+    }
+  }
+  return err;
+}
+
+static int write_incidents(vtg_coord_t *c, const int *open, const int64_t *onset,
+                           vtg_buf_t *out) {
+  int err = family(out, "vantage_check_incident_open", "gauge",
+                   "1 while a check has an open incident.");
+  for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
+    const vtg_check_cfg_t *ch = &c->cfg.checks[i];
+    err |= series(out, "vantage_check_incident_open", "check", ch->name, "service", ch->service,
+                  "kind", ch->kind);
+    err |= vtg_buf_printf(out, " %d\n", open[i]);
+  }
+  err |= family(out, "vantage_check_incident_onset_timestamp_seconds", "gauge",
+                "Onset of a check's open incident (unix seconds); absent while none is open.");
+  for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
+    if (onset[i] == VTG_TIME_NONE) continue;
+    err |= series(out, "vantage_check_incident_onset_timestamp_seconds", "check",
+                  c->cfg.checks[i].name, NULL, NULL, NULL, NULL);
+    err |= vtg_buf_printf(out, " %.3f\n", (double)onset[i] / 1e6);
+  }
+  return err;
+}
+
+static int write_agents(vtg_coord_t *c, vtg_agent_t **agents, size_t n, vtg_buf_t *out) {
+  int err = family(out, "vantage_agent_connected", "gauge", "1 while an agent is connected.");
+  for (size_t i = 0; i < n && err == 0; i++) {
+    err |= series(out, "vantage_agent_connected", "agent", agents[i]->id, "region",
+                  agents[i]->region, NULL, NULL);
+    err |= vtg_buf_printf(out, " %d\n", agents[i]->connected ? 1 : 0);
+  }
+  err |= family(out, "vantage_agent_last_seen_timestamp_seconds", "gauge",
+                "When the last frame from an agent arrived (unix seconds).");
+  for (size_t i = 0; i < n && err == 0; i++) {
+    if (agents[i]->last_seen_us <= 0) continue;
+    err |= series(out, "vantage_agent_last_seen_timestamp_seconds", "agent", agents[i]->id,
+                  "region", agents[i]->region, NULL, NULL);
+    err |= vtg_buf_printf(out, " %.3f\n", (double)agents[i]->last_seen_us / 1e6);
+  }
+  err |= family(out, "vantage_agent_clock_offset_seconds", "gauge",
+                "An agent's clock minus the coordinator's; absent until estimated.");
+  for (size_t i = 0; i < n && err == 0; i++) {
+    if (!agents[i]->clock_known) continue;
+    err |= series(out, "vantage_agent_clock_offset_seconds", "agent", agents[i]->id, "region",
+                  agents[i]->region, NULL, NULL);
+    err |= vtg_buf_printf(out, " %.6f\n", (double)agents[i]->clock_offset_us / 1e6);
+  }
+  err |= family(out, "vantage_agent_impaired", "gauge",
+                "1 while the detector holds an agent's own network at fault.");
+  for (size_t i = 0; i < n && err == 0; i++) {
+    vtg_agent_status_t as;
+    memset(&as, 0, sizeof as);
+    if (c->detect != NULL) vtg_detect_agent_status(c->detect, agents[i]->idx, &as);
+    err |= series(out, "vantage_agent_impaired", "agent", agents[i]->id, "region",
+                  agents[i]->region, NULL, NULL);
+    err |= vtg_buf_printf(out, " %d\n", as.impaired ? 1 : 0);
+  }
+  return err;
+}
+
+int vtg_metrics_write(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
+  uint32_t *regions = NULL;
+  vtg_agent_t **agents = NULL;
+  int *open = NULL;
+  int64_t *onset = NULL;
+  size_t n_agents = 0, nc = c->cfg.n_checks ? c->cfg.n_checks : 1;
+  int err = 0;
+
+  regions = malloc((c->n_regions ? c->n_regions : 1) * sizeof *regions);
+  agents = malloc((c->n_agents ? c->n_agents : 1) * sizeof *agents);
+  open = calloc(nc, sizeof *open);
+  onset = malloc(nc * sizeof *onset);
+  if (regions == NULL || agents == NULL || open == NULL || onset == NULL) {
+    err = VTG_ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < c->n_regions; i++) regions[i] = (uint32_t)i;
+  qsort_r(regions, c->n_regions, sizeof *regions, cmp_region_name, c->regions);
+  for (size_t i = 0; i < c->n_agents; i++)
+    if (c->agents[i] != NULL && c->agents[i]->id != NULL) agents[n_agents++] = c->agents[i];
+  qsort(agents, n_agents, sizeof *agents, cmp_agent_id);
+  for (size_t i = 0; i < nc; i++) onset[i] = VTG_TIME_NONE;
+  if (c->store != NULL && (err = open_incidents(c, now_us, open, onset)) != 0) goto out;
+
+  err |= write_coordinator(c, now_us, out);
+  err |= write_regions(c, regions, out);
+  err |= write_incidents(c, open, onset, out);
+  err |= write_agents(c, agents, n_agents, out);
+  if (err != 0) err = VTG_ELIMIT; /* OR-ed codes: only "failed" is meaningful */
+out:
+  free(regions);
+  free(agents);
+  free(open);
+  free(onset);
+  return err;
+}
