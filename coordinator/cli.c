@@ -399,7 +399,8 @@ static int cmd_status(const cli_opts_t *o) {
   table_t t;
   int ret;
 
-  if ((ret = fetch_array(o, "/api/v1/status", "no checks reported (no agents connected yet?)", &arr)) != EXIT_OK || arr == NULL) return ret;
+  ret = fetch_array(o, "/api/v1/status", "no checks reported (no agents connected yet?)", &arr);
+  if (ret != EXIT_OK || arr == NULL) return ret;
   table_init(&t, hdr, 7);
   for (size_t i = 0; i < arr->n; i++) {
     const vtg_json_t *e = arr->items[i];
@@ -452,7 +453,8 @@ static int cmd_outages(const cli_opts_t *o) {
   int ret;
 
   if ((ret = outages_path(o, path, sizeof path)) != EXIT_OK) return ret;
-  if ((ret = fetch_array(o, path, "no outages", &arr)) != EXIT_OK || arr == NULL) return ret;
+  ret = fetch_array(o, path, "no outages", &arr);
+  if (ret != EXIT_OK || arr == NULL) return ret;
   table_init(&t, hdr, 8);
   /* The API already orders open first, then newest onset first. */
   for (size_t i = 0; i < arr->n; i++) {
@@ -635,7 +637,8 @@ static int cmd_agents(const cli_opts_t *o) {
   table_t t;
   int ret;
 
-  if ((ret = fetch_array(o, "/api/v1/agents", "no agents seen yet", &arr)) != EXIT_OK || arr == NULL) return ret;
+  ret = fetch_array(o, "/api/v1/agents", "no agents seen yet", &arr);
+  if (ret != EXIT_OK || arr == NULL) return ret;
   table_init(&t, hdr, 11);
   for (size_t i = 0; i < arr->n; i++) {
     const vtg_json_t *e = arr->items[i];
@@ -683,7 +686,8 @@ static int cmd_checks(const cli_opts_t *o) {
   table_t t;
   int ret;
 
-  if ((ret = fetch_array(o, "/api/v1/checks", "no checks configured", &arr)) != EXIT_OK || arr == NULL) return ret;
+  ret = fetch_array(o, "/api/v1/checks", "no checks configured", &arr);
+  if (ret != EXIT_OK || arr == NULL) return ret;
   table_init(&t, hdr, 9);
   for (size_t i = 0; i < arr->n; i++) {
     const vtg_json_t *e = arr->items[i];
