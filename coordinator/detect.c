@@ -78,6 +78,13 @@ typedef struct rinc_s {
   int64_t onset, resolved; /* resolved TIME_INF while down */
 } rinc_t;
 
+/* One down interval of one region inside an incident: what the timeline
+ * draws. A region can go down and up several times in one incident. */
+typedef struct rspan_s {
+  uint32_t region;
+  int64_t onset, end; /* end TIME_INF while down */
+} rspan_t;
+
 typedef struct wave_s {
   int64_t onset, resolved;
   int cause;
@@ -95,6 +102,8 @@ typedef struct inc_s {
   int peak, total;
   rinc_t *regions;
   size_t n_regions;
+  rspan_t *spans; /* by region, then onset */
+  size_t n_spans;
   wave_t *waves;
   size_t n_waves;
 } inc_t;
@@ -278,6 +287,7 @@ static void inc_clear(inc_t *in) {
   for (size_t w = 0; w < in->n_waves; w++) free(in->waves[w].regions);
   free(in->waves);
   free(in->regions);
+  free(in->spans);
   memset(in, 0, sizeof *in);
 }
 
@@ -861,6 +871,27 @@ static int inc_region_note(inc_t *in, const rint_t *ri) {
   return 0;
 }
 
+/* Adds the interval to the incident's spans unless it is there already
+ * (build_incidents sees an interval at every point it is active). Kept
+ * sorted by region, then onset. */
+static int inc_span_note(inc_t *in, uint32_t region, int64_t onset, int64_t end) {
+  size_t i = 0;
+  while (i < in->n_spans && (in->spans[i].region < region ||
+                             (in->spans[i].region == region && in->spans[i].onset < onset)))
+    i++;
+  if (i < in->n_spans && in->spans[i].region == region && in->spans[i].onset == onset) {
+    if (end > in->spans[i].end) in->spans[i].end = end;
+    return 0;
+  }
+  rspan_t *q = realloc(in->spans, (in->n_spans + 1) * sizeof *q);
+  if (q == NULL) return VTG_ENOMEM;
+  memmove(q + i + 1, q + i, (in->n_spans - i) * sizeof *q);
+  q[i] = (rspan_t){region, onset, end};
+  in->spans = q;
+  in->n_spans++;
+  return 0;
+}
+
 typedef struct tally_s {
   uint32_t counts[NCLS];
   int64_t first[NCLS];
@@ -991,7 +1022,8 @@ static int build_incidents(vtg_detect_t *d, uint32_t check, const rlist_t *rl, b
       const rint_t *ri = &rl->v[i];
       if (!(ri->onset <= t && t < ri->end)) continue;
       member[i] = 1;
-      if (u32_add_unique(&wv->regions, &wv->n_regions, ri->region) || inc_region_note(in, ri))
+      if (u32_add_unique(&wv->regions, &wv->n_regions, ri->region) || inc_region_note(in, ri) ||
+          inc_span_note(in, ri->region, ri->onset, ri->end))
         goto nomem;
     }
     if (n > in->peak) {
@@ -1046,6 +1078,9 @@ static int inc_equal(const inc_t *a, const inc_t *b) {
     return 0;
   for (size_t i = 0; i < a->n_regions; i++)
     if (memcmp(&a->regions[i], &b->regions[i], sizeof(rinc_t)) != 0) return 0;
+  if (a->n_spans != b->n_spans) return 0;
+  for (size_t i = 0; i < a->n_spans; i++)
+    if (memcmp(&a->spans[i], &b->spans[i], sizeof(rspan_t)) != 0) return 0;
   for (size_t w = 0; w < a->n_waves; w++) {
     const wave_t *x = &a->waves[w], *y = &b->waves[w];
     if (x->onset != y->onset || x->resolved != y->resolved || x->cause != y->cause ||
@@ -1064,10 +1099,19 @@ static void emit(vtg_detect_t *d, uint32_t check, const inc_t *in, int removed) 
   size_t n_names = 0;
   for (size_t w = 0; w < in->n_waves; w++) n_names += in->waves[w].n_regions;
   const char **names = calloc(n_names ? n_names : 1, sizeof *names);
-  if (regs == NULL || waves == NULL || names == NULL) goto out; /* the next advance retries */
-  for (size_t i = 0; i < in->n_regions; i++)
-    regs[i] = (vtg_incident_region_t){d->regions[in->regions[i].region].name,
-                                      in->regions[i].onset, out_time(in->regions[i].resolved)};
+  vtg_incident_span_t *spans = calloc(in->n_spans ? in->n_spans : 1, sizeof *spans);
+  if (regs == NULL || waves == NULL || names == NULL || spans == NULL)
+    goto out; /* the next advance retries */
+  for (size_t i = 0; i < in->n_spans; i++)
+    spans[i] = (vtg_incident_span_t){in->spans[i].onset, out_time(in->spans[i].end)};
+  for (size_t i = 0; i < in->n_regions; i++) {
+    uint32_t r = in->regions[i].region;
+    size_t first = 0, n = 0;
+    while (first < in->n_spans && in->spans[first].region != r) first++;
+    while (first + n < in->n_spans && in->spans[first + n].region == r) n++;
+    regs[i] = (vtg_incident_region_t){d->regions[r].name, in->regions[i].onset,
+                                      out_time(in->regions[i].resolved), spans + first, n};
+  }
   size_t k = 0;
   for (size_t w = 0; w < in->n_waves; w++) {
     const wave_t *x = &in->waves[w];
@@ -1086,6 +1130,7 @@ out:
   free(regs);
   free(waves);
   free(names);
+  free(spans);
 }
 
 static int64_t inc_end(const inc_t *in) {
@@ -1131,6 +1176,10 @@ static int keep_history(inc_t *x, const inc_t *old) {
       return VTG_ENOMEM;
     }
   }
+  for (size_t i = 0; i < old->n_spans; i++)
+    if (old->spans[i].onset < first &&
+        inc_span_note(x, old->spans[i].region, old->spans[i].onset, old->spans[i].end))
+      return VTG_ENOMEM;
   if (old->peak > x->peak) {
     x->peak = old->peak;
     x->total = old->total;

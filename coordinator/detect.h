@@ -48,10 +48,18 @@ typedef struct vtg_detect_result_s {
 
 typedef enum { VTG_SCOPE_REGIONAL = 0, VTG_SCOPE_MULTI_REGION, VTG_SCOPE_GLOBAL } vtg_scope_t;
 
+/* One stretch of time a region was down within an incident. */
+typedef struct vtg_incident_span_s {
+  int64_t onset_us;
+  int64_t resolved_us;  /* VTG_TIME_NONE while down */
+} vtg_incident_span_t;
+
 typedef struct vtg_incident_region_s {
   const char *region;
   int64_t onset_us;     /* first onset in this incident */
   int64_t resolved_us;  /* last recovery; VTG_TIME_NONE while down */
+  const vtg_incident_span_t *spans; /* its down stretches in order (the timeline) */
+  size_t n_spans;
 } vtg_incident_region_t;
 
 typedef struct vtg_incident_wave_s {

@@ -77,6 +77,17 @@ void vtg_incident_write_json(vtg_json_writer_t *w, const vtg_incident_t *inc, in
     vtg_json_time(w, r->onset_us);
     vtg_json_key(w, "resolved");
     vtg_json_time(w, r->resolved_us);
+    vtg_json_key(w, "spans");
+    vtg_json_begin_array(w);
+    for (size_t k = 0; k < r->n_spans; k++) {
+      vtg_json_begin_object(w);
+      vtg_json_key(w, "onset");
+      vtg_json_time(w, r->spans[k].onset_us);
+      vtg_json_key(w, "resolved");
+      vtg_json_time(w, r->spans[k].resolved_us);
+      vtg_json_end_object(w);
+    }
+    vtg_json_end_array(w);
     vtg_json_end_object(w);
   }
   vtg_json_end_array(w);

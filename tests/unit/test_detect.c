@@ -48,6 +48,8 @@ typedef struct seen_s {
   int64_t onset, resolved;
   int cause, scope, n_regions, n_waves, peak, total;
   char regions[8][16];
+  int n_spans[8];
+  int64_t span_onset[8][4], span_resolved[8][4];
   int updates;
 } seen_t;
 
@@ -81,8 +83,14 @@ static void on_incident(void *ctx, const vtg_incident_t *inc, int removed) {
   s->n_waves = (int)inc->n_waves;
   s->peak = inc->peak_regions;
   s->total = inc->total_regions;
-  for (size_t i = 0; i < inc->n_regions && i < 8; i++)
+  for (size_t i = 0; i < inc->n_regions && i < 8; i++) {
     snprintf(s->regions[i], sizeof s->regions[i], "%s", inc->regions[i].region);
+    s->n_spans[i] = (int)inc->regions[i].n_spans;
+    for (size_t k = 0; k < inc->regions[i].n_spans && k < 4; k++) {
+      s->span_onset[i][k] = inc->regions[i].spans[k].onset_us;
+      s->span_resolved[i][k] = inc->regions[i].spans[k].resolved_us;
+    }
+  }
   s->updates++;
 }
 
@@ -370,6 +378,15 @@ VTG_TEST(waves_merge) {
   ASSERT_NEAR(rel(o.incs[0].resolved), 60.5, 0.5);
   ASSERT_EQ(o.incs[0].cause, E_RESET);
   ASSERT_EQ(o.incs[0].scope, VTG_SCOPE_MULTI_REGION);
+  /* each region shows its two down stretches (the timeline's rows) */
+  ASSERT_EQ(o.incs[0].n_regions, 2);
+  for (int r = 0; r < 2; r++) {
+    ASSERT_EQ(o.incs[0].n_spans[r], 2);
+    ASSERT_NEAR(rel(o.incs[0].span_onset[r][0]), 10.5, 0.5);
+    ASSERT_NEAR(rel(o.incs[0].span_resolved[r][0]), 20.5, 0.5);
+    ASSERT_NEAR(rel(o.incs[0].span_onset[r][1]), 28.5, 0.5);
+    ASSERT_NEAR(rel(o.incs[0].span_resolved[r][1]), 60.5, 0.5);
+  }
   /* with a gap longer than merge_gap: two incidents */
   p = params(5);
   run_fleet(&f, &p, &o);

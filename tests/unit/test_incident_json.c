@@ -45,9 +45,13 @@ static int is_null(const vtg_json_t *o, const char *key) {
 VTG_TEST(open_incident) {
   const char *w1_regions[] = {"us-east", "us-west"};
   const char *w2_regions[] = {"us-west"};
+  vtg_incident_span_t east_spans[2] = {
+      {T("2026-11-24T12:00:03.250Z"), T("2026-11-24T12:20:00.000Z")},
+      {T("2026-11-24T12:30:00.000Z"), T("2026-11-24T12:40:00.000Z")},
+  };
   vtg_incident_region_t regions[2] = {
-      {"us-east", 0, 0},
-      {"us-west", 0, VTG_TIME_NONE},
+      {"us-east", 0, 0, east_spans, 2},
+      {"us-west", 0, VTG_TIME_NONE, NULL, 0},
   };
   vtg_incident_wave_t waves[2];
   vtg_incident_t inc;
@@ -101,8 +105,17 @@ VTG_TEST(open_incident) {
 
   r = vtg_json_get(v, "regions");
   ASSERT(r != NULL && r->type == VTG_JSON_ARRAY && r->n == 2);
-  ASSERT_EQ(r->items[0]->n, 3);
+  ASSERT_EQ(r->items[0]->n, 4);
   ASSERT_STR_EQ(vtg_json_get_str(r->items[0], "region", NULL), "us-east");
+  {
+    const vtg_json_t *sp = vtg_json_get(r->items[0], "spans");
+    ASSERT(sp != NULL && sp->type == VTG_JSON_ARRAY && sp->n == 2);
+    ASSERT_STR_EQ(vtg_json_get_str(sp->items[0], "onset", NULL), "2026-11-24T12:00:03.250Z");
+    ASSERT_STR_EQ(vtg_json_get_str(sp->items[0], "resolved", NULL), "2026-11-24T12:20:00.000Z");
+    ASSERT_STR_EQ(vtg_json_get_str(sp->items[1], "onset", NULL), "2026-11-24T12:30:00.000Z");
+    sp = vtg_json_get(r->items[1], "spans");
+    ASSERT(sp != NULL && sp->type == VTG_JSON_ARRAY && sp->n == 0);
+  }
   ASSERT_STR_EQ(vtg_json_get_str(r->items[0], "onset", NULL), "2026-11-24T12:00:03.250Z");
   ASSERT_STR_EQ(vtg_json_get_str(r->items[0], "resolved", NULL), "2026-11-24T12:40:00.000Z");
   ASSERT_STR_EQ(vtg_json_get_str(r->items[1], "region", NULL), "us-west");
