@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vtg/clock.h"
 #include "vtg/error.h"
 #include "vtg/log.h"
 #include "vtg/yconf.h"
@@ -26,8 +27,10 @@ static const char *const top_keys[] = {"listen",       "store",     "log_level",
                                        "heartbeat",    "idle_timeout", "max_frame",
                                        "detection",    "agents",    "services",
                                        "max_clock_offset", "result_log", "result_log_retention",
-                                       "result_log_max_bytes", "tls", "plaintext", NULL};
+                                       "result_log_max_bytes", "tls", "plaintext",
+                                       "maintenance", "retention", NULL};
 static const char *const listen_keys[] = {"agents", "http", NULL};
+static const char *const retention_keys[] = {"result_log", "rollups", "incidents", NULL};
 static const char *const detect_keys[] = {"fail_threshold", "recover_threshold",
                                           "min_regions",    "merge_gap",
                                           "settle",         "lateness",
@@ -39,6 +42,8 @@ static const char *const endpoint_keys[] = {
     "accept",     "max_latency",      "regions",  "type",     "headers",
     "body",       "follow_redirects", "body_regex", "target", "name",
     "record",     "expect", "resolver", "min_days_left", "ip_version", NULL};
+static const char *const maint_keys[] = {"check", "service", "start", "end", "duration",
+                                         "weekly", "reason", NULL};
 static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
                                       "PATCH", NULL};
 
@@ -874,6 +879,160 @@ static int parse_result_log(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_coord_c
   return 0;
 }
 
+#define DAY_US (24 * 3600 * US_PER_S)
+
+/* retention: {result_log, rollups, incidents}, each a duration. result_log
+ * is the same setting as the top-level result_log_retention (one of the two
+ * only; same bounds); rollups at least 1d (the in-memory window is 6 h and
+ * the history API goes back 24 h), incidents at least 1d. The store is
+ * pruned at start and hourly (coord.c). */
+static int parse_retention(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_coord_config_t *cfg) {
+  int err;
+  const vtg_ynode_t *m = vtg_yconf_get(root, "retention");
+  if (m == NULL) return 0;
+  if ((err = vtg_yconf_expect(c, m, VTG_YNODE_MAP))) return err;
+  if ((err = vtg_yconf_check_keys(c, m, retention_keys))) return err;
+  if (vtg_yconf_get(m, "result_log") && vtg_yconf_get(root, "result_log_retention"))
+    return vtg_yconf_error(c, vtg_yconf_get(m, "result_log"),
+                           "retention.result_log and result_log_retention are the same setting; "
+                           "give only one");
+  if ((err = vtg_yconf_duration(c, m, "result_log", 0, 60 * US_PER_S, 3650 * DAY_US,
+                                &cfg->result_log_retention_us)))
+    return err;
+  if ((err = vtg_yconf_duration(c, m, "rollups", 0, DAY_US, 3650 * DAY_US,
+                                &cfg->retention_rollups_us)))
+    return err;
+  return vtg_yconf_duration(c, m, "incidents", 0, DAY_US, 3650 * DAY_US,
+                            &cfg->retention_incidents_us);
+}
+
+/* "sun 02:00" (day names of three letters or in full, any case; 24 h
+ * clock, UTC) -> offset from Sunday 00:00 in us. Returns 0 or -1. */
+static int parse_weekly(const char *s, int64_t *out_us) {
+  static const char *const days[] = {"sunday", "monday", "tuesday", "wednesday",
+                                     "thursday", "friday", "saturday"};
+  char day[16];
+  size_t n = strcspn(s, " ");
+  int hh, mm;
+  if (n < 3 || n >= sizeof day || s[n] != ' ') return -1;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    day[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+  }
+  day[n] = '\0';
+  int d = -1;
+  for (int i = 0; i < 7 && d < 0; i++)
+    if ((n == 3 && strncmp(days[i], day, 3) == 0) || strcmp(days[i], day) == 0) d = i;
+  const char *t = s + n;
+  while (*t == ' ') t++;
+  if (d < 0 || !(t[0] >= '0' && t[0] <= '2' && t[1] >= '0' && t[1] <= '9' && t[2] == ':' &&
+                 t[3] >= '0' && t[3] <= '5' && t[4] >= '0' && t[4] <= '9' && t[5] == '\0'))
+    return -1;
+  hh = (t[0] - '0') * 10 + (t[1] - '0');
+  mm = (t[3] - '0') * 10 + (t[4] - '0');
+  if (hh > 23) return -1;
+  *out_us = ((int64_t)d * 86400 + hh * 3600 + mm * 60) * US_PER_S;
+  return 0;
+}
+
+static int get_time(vtg_yconf_t *c, const vtg_ynode_t *m, const char *key, int64_t *out) {
+  const vtg_ynode_t *n = vtg_yconf_get(m, key);
+  int err = vtg_yconf_expect(c, n, VTG_YNODE_SCALAR);
+  if (err) return err;
+  if (vtg_clock_parse_rfc3339(n->scalar, out) != 0)
+    return vtg_yconf_error(c, n,
+                           "'%s': expected an RFC 3339 time such as 2026-11-24T02:00:00Z, got '%s'",
+                           key, n->scalar);
+  return 0;
+}
+
+/* maintenance: [{check|service, start + end|duration | weekly + duration,
+ * reason}]. Names must exist in services: a window for a typo would
+ * silence nothing and nobody would notice. */
+static int parse_maint_one(vtg_yconf_t *c, const vtg_ynode_t *e, const vtg_coord_config_t *cfg,
+                           vtg_maint_cfg_t *w) {
+  int err;
+  const vtg_ynode_t *n;
+  w->line = e->line;
+  w->weekly_us = -1;
+  if ((err = vtg_yconf_expect(c, e, VTG_YNODE_MAP))) return err;
+  if ((err = vtg_yconf_check_keys(c, e, maint_keys))) return err;
+  if ((err = get_name(c, e, "check", 0, 1, &w->check))) return err;
+  if ((err = get_name(c, e, "service", 0, 1, &w->service))) return err;
+  if ((w->check == NULL) == (w->service == NULL))
+    return vtg_yconf_error(c, e, "a maintenance window needs either 'check' or 'service'%s",
+                           w->check ? ", not both" : "");
+  if (w->check) {
+    size_t i;
+    for (i = 0; i < cfg->n_checks && strcmp(cfg->checks[i].name, w->check) != 0; i++) {
+    }
+    if (i == cfg->n_checks)
+      return vtg_yconf_error(c, vtg_yconf_get(e, "check"),
+                             "unknown check '%s' (not an endpoint of any service)", w->check);
+  } else {
+    size_t i;
+    for (i = 0; i < cfg->n_services && strcmp(cfg->services[i], w->service) != 0; i++) {
+    }
+    if (i == cfg->n_services)
+      return vtg_yconf_error(c, vtg_yconf_get(e, "service"), "unknown service '%s'", w->service);
+  }
+  if ((err = vtg_yconf_str(c, e, "reason", 0, &w->reason))) return err;
+  if (w->reason == NULL && (w->reason = xstrdup("")) == NULL) return VTG_ENOMEM;
+  if (strlen(w->reason) > VTG_MAINT_REASON_MAX)
+    return vtg_yconf_error(c, vtg_yconf_get(e, "reason"), "'reason' is longer than %d bytes",
+                           VTG_MAINT_REASON_MAX);
+  if ((n = vtg_yconf_get(e, "weekly")) != NULL) {
+    if (vtg_yconf_get(e, "start") || vtg_yconf_get(e, "end")) {
+      n = vtg_yconf_get(e, vtg_yconf_get(e, "start") ? "start" : "end");
+      return vtg_yconf_error(c, n, "a weekly window has no 'start' or 'end', only 'duration'");
+    }
+    if ((err = vtg_yconf_expect(c, n, VTG_YNODE_SCALAR))) return err;
+    if (parse_weekly(n->scalar, &w->weekly_us) != 0)
+      return vtg_yconf_error(c, n, "'weekly': expected a day and a UTC time such as \"sun 02:00\", "
+                                   "got '%s'", n->scalar);
+    /* Shorter than a week: a window that never ends is not maintenance. */
+    return vtg_yconf_duration(c, e, "duration", 1, 60 * US_PER_S, (7 * 24 * 60 - 1) * 60 * US_PER_S,
+                              &w->duration_us);
+  }
+  if (vtg_yconf_get(e, "start") == NULL)
+    return vtg_yconf_error(c, e, "a maintenance window needs 'start' (or 'weekly')");
+  if ((err = get_time(c, e, "start", &w->start_us))) return err;
+  if ((vtg_yconf_get(e, "end") == NULL) == (vtg_yconf_get(e, "duration") == NULL))
+    return vtg_yconf_error(c, e, "a maintenance window needs either 'end' or 'duration'%s",
+                           vtg_yconf_get(e, "end") ? ", not both" : "");
+  if (vtg_yconf_get(e, "end")) {
+    if ((err = get_time(c, e, "end", &w->end_us))) return err;
+    if (w->end_us <= w->start_us)
+      return vtg_yconf_error(c, vtg_yconf_get(e, "end"), "'end' must be after 'start'");
+    if (w->end_us - w->start_us > VTG_MAINT_MAX_FIXED_US)
+      return vtg_yconf_error(c, vtg_yconf_get(e, "end"), "a window may last at most %lld days",
+                             (long long)(VTG_MAINT_MAX_FIXED_US / (86400 * US_PER_S)));
+  } else {
+    if ((err = vtg_yconf_duration(c, e, "duration", 1, 60 * US_PER_S, VTG_MAINT_MAX_FIXED_US,
+                                  &w->duration_us)))
+      return err;
+    w->end_us = w->start_us + w->duration_us;
+  }
+  w->duration_us = w->end_us - w->start_us;
+  return 0;
+}
+
+static int parse_maintenance(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_coord_config_t *cfg) {
+  int err;
+  const vtg_ynode_t *seq = vtg_yconf_get(root, "maintenance");
+  if (seq == NULL) return 0;
+  if ((err = vtg_yconf_expect(c, seq, VTG_YNODE_SEQ))) return err;
+  if (seq->n > VTG_MAINT_CFG_MAX)
+    return vtg_yconf_error(c, seq, "at most %d maintenance windows", VTG_MAINT_CFG_MAX);
+  cfg->maintenance = calloc(seq->n ? seq->n : 1, sizeof *cfg->maintenance);
+  if (cfg->maintenance == NULL) return VTG_ENOMEM;
+  for (size_t i = 0; i < seq->n; i++) {
+    vtg_maint_cfg_t *w = &cfg->maintenance[cfg->n_maintenance++];
+    if ((err = parse_maint_one(c, seq->items[i], cfg, w))) return err;
+  }
+  return 0;
+}
+
 /* Walks the whole tree; the first error wins (kept in c->err). */
 static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
   int err;
@@ -890,6 +1049,8 @@ static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
   cfg->detect.lateness_us = 10 * US_PER_S;
   cfg->result_log_retention_us = 24 * 3600 * US_PER_S;
   cfg->result_log_max_bytes = 1ull << 30;
+  cfg->retention_rollups_us = 90 * DAY_US;
+  cfg->retention_incidents_us = 400 * DAY_US;
 
   if (root != NULL) {
     if ((err = vtg_yconf_expect(c, root, VTG_YNODE_MAP))) return err;
@@ -903,6 +1064,7 @@ static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
     }
     if ((err = get_name(c, root, "store", 0, 0, &cfg->store_path))) return err;
     if ((err = parse_result_log(c, root, cfg))) return err;
+    if ((err = parse_retention(c, root, cfg))) return err;
     if ((err = vtg_tls_conf_parse(c, root, &cfg->tls))) return err;
     if ((err = vtg_yconf_str(c, root, "log_level", 0, &cfg->log_level))) return err;
     if (cfg->log_level) {
@@ -930,6 +1092,7 @@ static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
     if ((err = parse_detection(c, root, &cfg->detect))) return err;
     if ((err = parse_registry(c, root, cfg))) return err;
     if ((err = parse_services(c, root, cfg))) return err;
+    if ((err = parse_maintenance(c, root, cfg))) return err; /* after services: names */
   } else {
     cfg->idle_timeout_us = 3 * cfg->heartbeat_us;
   }
@@ -1025,6 +1188,12 @@ void vtg_config_free(vtg_coord_config_t *c) {
     free(c->registry[i].country);
   }
   free(c->registry);
+  for (size_t i = 0; i < c->n_maintenance; i++) {
+    free(c->maintenance[i].check);
+    free(c->maintenance[i].service);
+    free(c->maintenance[i].reason);
+  }
+  free(c->maintenance);
   memset(c, 0, sizeof *c);
 }
 

@@ -71,6 +71,23 @@ typedef struct vtg_registry_entry_s {
   double lat, lon;
 } vtg_registry_entry_t;
 
+/* A maintenance window (`maintenance:`, issue 4) for one check or every
+ * check of one service: a fixed stretch [start, end) or a weekly one (UTC).
+ * maint.h turns these into the windows the coordinator consults. */
+#define VTG_MAINT_REASON_MAX 512
+#define VTG_MAINT_CFG_MAX 10000
+#define VTG_MAINT_MAX_FIXED_US (366LL * 86400 * 1000000) /* a config window lasts at most a year */
+typedef struct vtg_maint_cfg_s {
+  char *check;           /* exactly one of check and service is set */
+  char *service;
+  int64_t start_us;      /* fixed: unix us; weekly: unused (0) */
+  int64_t end_us;        /* fixed: exclusive end */
+  int64_t weekly_us;     /* weekly: offset from Sunday 00:00 UTC; -1 for a fixed window */
+  int64_t duration_us;   /* weekly: length of each occurrence */
+  char *reason;          /* "" when none */
+  int line;              /* where it is defined, for messages */
+} vtg_maint_cfg_t;
+
 typedef struct vtg_coord_config_s {
   char *path;
   char *agent_listen;      /* "HOST:PORT", default 127.0.0.1:7300 */
@@ -79,6 +96,10 @@ typedef struct vtg_coord_config_s {
   char *result_log_dir;    /* durable result log (resultlog.h), default "<store>.results" */
   int64_t result_log_retention_us; /* segments older than this go; default 24h */
   uint64_t result_log_max_bytes;   /* and the oldest while the log is larger; default 1 GiB */
+  /* `retention:` (issue 4). Its result_log key sets result_log_retention_us above. */
+  int64_t retention_rollups_us;    /* rollup minutes older than this go; default 90d */
+  int64_t retention_incidents_us;  /* resolved incidents that ended longer ago go; default 400d;
+                                      open ones never */
   int64_t heartbeat_us;    /* default 5s */
   int64_t idle_timeout_us; /* default 3 heartbeats */
   int64_t max_clock_offset_us; /* warn when an agent's clock is off by more; default 2s, 0 = never */
@@ -93,6 +114,8 @@ typedef struct vtg_coord_config_s {
   size_t n_registry;
   int has_registry;
   vtg_tls_conf_t tls;      /* the agent listener: mutual TLS or explicit plaintext */
+  vtg_maint_cfg_t *maintenance; /* `maintenance:` windows in file order */
+  size_t n_maintenance;
 } vtg_coord_config_t;
 
 /* Loads path into *out (zeroed first). On error returns VTG_ECONFIG or

@@ -15,11 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkstats.h"
 #include "http.h"
 #include "incident.h"
 #include "ingest.h"
+#include "maint.h"
 #include "resultlog.h"
+#include "rollup.h"
 #include "server.h"
+#include "silence.h"
 #include "vtg/buf.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
@@ -229,7 +233,9 @@ static void on_incident(void *ctx, const vtg_incident_t *inc, int removed) {
   vtg_json_writer_t w;
   vtg_buf_init(&b, INCIDENT_JSON_CAP);
   vtg_json_writer_init(&w, &b, 0);
-  vtg_incident_write_json(&w, inc, vtg_clock_wall_us());
+  /* "maintenance": every wave began inside a window covering the check (maint.h) */
+  vtg_incident_write_json_maint(&w, inc, vtg_clock_wall_us(),
+                                vtg_maint_covers_incident(c->maint, inc));
   if ((err = vtg_json_finish(&w)) != 0) {
     VTG_ERROR("incident %s: cannot serialize: %s", inc->id, vtg_strerror(err));
     goto out;
@@ -302,6 +308,43 @@ static void on_detect_timer(uv_timer_t *t) {
   if (wm == VTG_TIME_NONE || wm <= c->watermark_us) return;
   c->watermark_us = wm;
   vtg_detect_advance(c->detect, wm);
+  /* Per-minute rollups: region states sampled at the watermark, completed
+   * minutes persisted once a minute (rollup.h). */
+  if (c->rollup)
+    vtg_rollup_tick(c->rollup, c->detect, c->check_ids, c->cfg.n_checks, c->regions,
+                    c->n_regions, c->store, wm);
+}
+
+/* ---- retention ---- */
+
+#define RETENTION_EVERY_MS (3600u * 1000)
+
+/* Start-up and hourly: the store's old rollup minutes and resolved
+ * incidents (vtg_store_prune: one transaction; open incidents never go)
+ * and the result log's old segments (vtg_resultlog_prune: never the one
+ * being written; when a write is in flight it is skipped and the next
+ * rotation or hour does it). Errors are logged and retried next hour. */
+static void retention_run(vtg_coord_t *c) {
+  int64_t now = vtg_clock_wall_us();
+  vtg_store_prune_stats_t st;
+  int err = vtg_store_prune(c->store, now - c->cfg.retention_rollups_us,
+                            now - c->cfg.retention_incidents_us, &st);
+  if (err)
+    VTG_ERROR("retention: store: %s", vtg_strerror(err));
+  else if (st.rollups > 0 || st.incidents > 0)
+    VTG_INFO("retention: deleted %" PRIu64 " rollup minutes and %" PRIu64
+             " resolved incidents", st.rollups, st.incidents);
+  if (c->rlog && (err = vtg_resultlog_prune(c->rlog)) < 0 && err != UV_EBUSY)
+    VTG_ERROR("retention: result log: %s", vtg_strerror(err));
+}
+
+static void on_retention_timer(uv_timer_t *t) {
+  retention_run(container_of(t, vtg_coord_t, retention_timer));
+}
+
+/* The rollup load's region names -> the coordinator's interned indexes. */
+static int rollup_region(void *ctx, const char *name, uint32_t *idx) {
+  return vtg_coord_region_idx(ctx, name, idx);
 }
 
 /* ---- reload ---- */
@@ -371,6 +414,8 @@ static void coord_reload(vtg_coord_t *c) {
   c->check_index = index;
   c->check_index_len = index_len;
   declare_checks(c); /* logged; a check the detector refuses stays unmonitored */
+  vtg_silence_reload(c);
+  vtg_checkstats_retain(c->checkstats, c->check_ids, c->cfg.n_checks);
 
   uint64_t now_ms = (uint64_t)(vtg_clock_wall_us() / 1000);
   c->checkset_version = c->checkset_version + 1 > now_ms ? c->checkset_version + 1 : now_ms;
@@ -396,6 +441,7 @@ static void coord_stop(vtg_coord_t *c) {
   /* The handles are embedded in c, which outlives the loop run; no close
    * callback is needed to free them. */
   if (c->detect_timer.loop) uv_close((uv_handle_t *)&c->detect_timer, NULL);
+  if (c->retention_timer.loop) uv_close((uv_handle_t *)&c->retention_timer, NULL);
   if (c->sig_hup.loop) uv_close((uv_handle_t *)&c->sig_hup, NULL);
   if (c->sig_term.loop) uv_close((uv_handle_t *)&c->sig_term, NULL);
   if (c->sig_int.loop) uv_close((uv_handle_t *)&c->sig_int, NULL);
@@ -420,7 +466,15 @@ static int start_signal(vtg_coord_t *c, uv_signal_t *s, int signum) {
 
 static void coord_free(vtg_coord_t *c) {
   vtg_ingest_free(c);
+  /* Every dirty minute, the current one included; a restart loads them and
+   * its replay skips what they count (rollup.c). */
+  if (c->rollup && c->store &&
+      vtg_rollup_flush(c->rollup, c->store, c->regions, c->n_regions, INT64_MAX) != 0)
+    VTG_ERROR("rollups: the last minutes could not be saved");
+  vtg_rollup_free(c->rollup);
   vtg_detect_free(c->detect);
+  vtg_silence_free(c);
+  vtg_checkstats_free(c->checkstats);
   vtg_store_close(c->store);
   for (size_t i = 0; i < c->n_agents; i++) agent_free(c->agents[i]);
   free(c->agents);
@@ -518,6 +572,10 @@ static int coord_start(vtg_coord_t *c) {
     VTG_ERROR("cannot create the detector: out of memory");
     return 1;
   }
+  if ((c->checkstats = vtg_checkstats_new()) == NULL) {
+    VTG_ERROR("cannot create the result statistics: out of memory");
+    return 1;
+  }
   if (resolve_checks(c, &c->cfg, &c->check_ids, &c->check_index, &c->check_index_len) != 0)
     return 1;
   if (declare_checks(c) != 0) return 1;
@@ -535,7 +593,28 @@ static int coord_start(vtg_coord_t *c) {
     return 1;
   }
 
-  if (resultlog_start(c) != 0) return 1;
+  /* Before the replay: re-derived incidents meet the windows they had. */
+  if (vtg_silence_start(c) != 0) return 1;
+  /* Retention first, so nothing about to be deleted is loaded; then the
+   * rollups of the last hours, then the replay, which skips the minutes
+   * they already count. */
+  retention_run(c);
+  if (c->cfg.result_log_retention_us < RESTORE_WINDOW_US)
+    VTG_WARN("result log retention %" PRId64 "s is shorter than the %llds a restart replays: "
+             "a restart will rebuild less than that",
+             c->cfg.result_log_retention_us / 1000000, RESTORE_WINDOW_US / 1000000);
+  if ((c->rollup = vtg_rollup_new(0)) == NULL) {
+    VTG_ERROR("cannot create the rollups: out of memory");
+    return 1;
+  }
+  if ((err = vtg_rollup_load(c->rollup, c->store, vtg_clock_wall_us(), rollup_region, c)) != 0) {
+    VTG_ERROR("store: cannot load the rollups: %s", vtg_strerror(err));
+    return 1;
+  }
+  vtg_rollup_set_replay(c->rollup, 1);
+  err = resultlog_start(c);
+  vtg_rollup_set_replay(c->rollup, 0);
+  if (err != 0) return 1;
 
   c->started_us = vtg_clock_wall_us();
   c->watermark_us = VTG_TIME_NONE;
@@ -552,6 +631,12 @@ static int coord_start(vtg_coord_t *c) {
       (err = uv_timer_start(&c->detect_timer, on_detect_timer, DETECT_TICK_MS,
                             DETECT_TICK_MS)) != 0) {
     VTG_ERROR("cannot start the detector timer: %s", uv_strerror(err));
+    return 1;
+  }
+  if ((err = uv_timer_init(c->loop, &c->retention_timer)) != 0 ||
+      (err = uv_timer_start(&c->retention_timer, on_retention_timer, RETENTION_EVERY_MS,
+                            RETENTION_EVERY_MS)) != 0) {
+    VTG_ERROR("cannot start the retention timer: %s", uv_strerror(err));
     return 1;
   }
   if (vtg_server_start(c, c->cfg.agent_listen, &c->server) != 0) return 1;

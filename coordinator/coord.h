@@ -18,6 +18,9 @@ struct vtg_server_s;
 struct vtg_http_s;
 struct vtg_resultlog_s;
 struct vtg_ingest_pending_s;
+struct vtg_checkstats_s;
+struct vtg_maint_s;
+struct vtg_rollup_s;
 
 /* An agent the coordinator has seen since it started (connected or not). */
 typedef struct vtg_agent_s {
@@ -71,7 +74,9 @@ typedef struct vtg_coord_s {
   int64_t started_us;
   struct vtg_server_s *server;
   struct vtg_http_s *http;
+  struct vtg_rollup_s *rollup; /* per-minute rollups (rollup.h); NULL in unit tests without one */
   uv_timer_t detect_timer;
+  uv_timer_t retention_timer;  /* hourly store and result log pruning (coord.c) */
   uv_signal_t sig_hup, sig_term, sig_int;
   int closing;
   char *log_level_override;   /* --log-level, wins over the config's log_level */
@@ -83,6 +88,9 @@ typedef struct vtg_coord_s {
   uint64_t seq_gaps_total;       /* batches that skipped sequence numbers */
   uint64_t dropped_total;        /* results an agent's spool reported as discarded */
   uint64_t batches_total;
+  struct vtg_maint_s *maint;     /* maintenance windows and silences (maint.h, silence.c) */
+  struct vtg_checkstats_s *checkstats; /* per (check, region) results for /metrics
+                                          (checkstats.h); NULL = not kept */
   /* The durable result log; NULL without one (unit tests): then a batch is
    * acknowledged as soon as it is ingested. */
   struct vtg_resultlog_s *rlog;

@@ -1,6 +1,5 @@
-/* The coordinator's HTTP listener: /api/v1/... (JSON), /metrics, / . A small
- * HTTP/1.1 server on libuv: one request per connection read with a size cap,
- * the response written, the connection closed (keep-alive optional). */
+/* The coordinator's HTTP listener: /api/v1/... (JSON), /metrics, / . The
+ * routes of http.c on the common server core (vtg/httpd.h). */
 #ifndef VTG_HTTP_H
 #define VTG_HTTP_H
 

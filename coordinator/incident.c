@@ -40,6 +40,11 @@ double vtg_incident_duration_s(int64_t from_us, int64_t to_us) {
 /* Every field is always present, null where unknown: consumers of the
  * contract never have to test for a missing key. */
 void vtg_incident_write_json(vtg_json_writer_t *w, const vtg_incident_t *inc, int64_t now_us) {
+  vtg_incident_write_json_maint(w, inc, now_us, 0);
+}
+
+void vtg_incident_write_json_maint(vtg_json_writer_t *w, const vtg_incident_t *inc,
+                                   int64_t now_us, int maintenance) {
   size_t i, j;
   int open = inc->resolved_us == VTG_TIME_NONE;
 
@@ -115,5 +120,7 @@ void vtg_incident_write_json(vtg_json_writer_t *w, const vtg_incident_t *inc, in
   vtg_json_int(w, inc->peak_regions);
   vtg_json_key(w, "total_regions");
   vtg_json_int(w, inc->total_regions);
+  vtg_json_key(w, "maintenance");
+  vtg_json_bool(w, maintenance != 0);
   vtg_json_end_object(w);
 }

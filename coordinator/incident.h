@@ -8,6 +8,10 @@
 /* Writes one incident as a JSON object; now_us gives duration_s of an open
  * incident. */
 void vtg_incident_write_json(vtg_json_writer_t *w, const vtg_incident_t *inc, int64_t now_us);
+/* Same, with "maintenance" (always present) set to maintenance != 0; the
+ * plain writer above writes false. maint.h decides the flag. */
+void vtg_incident_write_json_maint(vtg_json_writer_t *w, const vtg_incident_t *inc,
+                                   int64_t now_us, int maintenance);
 
 /* Seconds from from_us to to_us rounded to the millisecond, never negative:
  * the contract's duration_s (the store refreshes open incidents with it). */

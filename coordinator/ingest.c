@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkstats.h"
 #include "resultlog.h"
+#include "rollup.h"
 #include "server.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
@@ -130,6 +132,12 @@ static int ingest_one(vtg_coord_t *c, vtg_agent_t *a, const Vantage__Result *r,
               r->check_id, vtg_strerror(err));
     return 0;
   }
+  /* Per-minute rollups, live and replayed alike (rollup.h: a replay skips
+   * the minutes the store already has). Not fatal: only the timeline. */
+  if (c->rollup != NULL &&
+      (err = vtg_rollup_feed(c->rollup, r->check_id, a->region_idx, start_us, (int)r->outcome,
+                             r->total_us)) != 0)
+    VTG_DEBUG("rollups: result not counted: %s", vtg_strerror(err));
   return 1;
 }
 
@@ -311,6 +319,8 @@ int vtg_ingest_batch(vtg_coord_t *c, vtg_agent_t *a, const Vantage__ResultBatch 
     if (ingest_one(c, a, r, start)) {
       a->results_total++;
       c->results_total++;
+      /* Live results only: a replay at start-up is not counted again. */
+      vtg_checkstats_feed(c->checkstats, r->check_id, a->region_idx, a->idx, r, start);
     }
   }
   /* The agent's own watermark only moves forward; an older value (a

@@ -15,8 +15,10 @@ static const char usage[] =
     "usage: vantage-coordinator serve --config FILE [--log-level debug|info|warn|error]\n"
     "       vantage-coordinator serve --config FILE --check-config\n"
     "       vantage-coordinator --check-config FILE\n"
-    "       vantage-coordinator status|outages|agents|checks|timeline [--json]\n"
-    "                           [--coordinator URL] [...]\n"
+    "       vantage-coordinator status|outages|agents|checks [--json] [--coordinator URL]\n"
+    "       vantage-coordinator timeline [INCIDENT-ID] [--json] [--coordinator URL]\n"
+    "       vantage-coordinator silence CHECK --for DURATION [--reason TEXT] [--service]\n"
+    "       vantage-coordinator silence --list | --end ID\n"
     "       vantage-coordinator ca init [--dir DIR]\n"
     "       vantage-coordinator ca issue NAME [--dir DIR] [--days N] [--server HOST_OR_IP]...\n"
     "       vantage-coordinator --help | --version\n"
@@ -27,7 +29,9 @@ static const char usage[] =
     "outages       incidents (--since DURATION, --check NAME)\n"
     "agents        the probe agents\n"
     "checks        the configured checks\n"
-    "timeline      a check's history\n"
+    "timeline      an incident as a chart, one row per region (no ID: all waves)\n"
+    "silence       silence a check or service for a while; list or end silences\n"
+    "COMMAND --help  the options of each CLI command\n"
     "ca            make the CA and sign agent/coordinator certificates (ca --help)\n"
     "The CLI reads the coordinator URL from --coordinator, else $VANTAGE_COORDINATOR,\n"
     "else http://127.0.0.1:7380.\n";
@@ -137,8 +141,6 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
   if (strcmp(cmd, "ca") == 0) return vtg_ca_main(argc - 1, argv + 1);
-  if (strcmp(cmd, "status") == 0 || strcmp(cmd, "outages") == 0 || strcmp(cmd, "agents") == 0 ||
-      strcmp(cmd, "checks") == 0 || strcmp(cmd, "timeline") == 0)
-    return vtg_cli_run(argc - 1, argv + 1);
+  if (vtg_cli_is_command(cmd)) return vtg_cli_run(argc - 1, argv + 1);
   return bad_usage("unknown command '%s'", cmd);
 }

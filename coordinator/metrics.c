@@ -7,23 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkstats.h"
+#include "maint.h"
 #include "resultlog.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
+#include "vtg/histo.h"
 #include "vtg/json.h"
+#include "vtg/prom.h"
+#include "vtg/wire.h"
 
 #define METRICS_MAX_OPEN_JSON (64u * 1024 * 1024)
 
-int vtg_metrics_label(vtg_buf_t *b, const char *s) {
-  int err = 0;
-  for (; s != NULL && *s && err == 0; s++) {
-    if (*s == '\\') err = vtg_buf_appends(b, "\\\\");
-    else if (*s == '"') err = vtg_buf_appends(b, "\\\"");
-    else if (*s == '\n') err = vtg_buf_appends(b, "\\n");
-    else err = vtg_buf_append(b, s, 1);
-  }
-  return err;
-}
+/* The escaping is shared with the agent's /metrics: vtg/prom.h. */
+int vtg_metrics_label(vtg_buf_t *b, const char *s) { return vtg_prom_label(b, s); }
 
 static const char *state_name(vtg_state_t s) {
   switch (s) {
@@ -70,7 +67,9 @@ static int cmp_agent_id(const void *a, const void *b) {
 
 /* Per config check: open incidents and the earliest open onset, from the
  * store's open list (the incidents operators see). onset[i] stays
- * VTG_TIME_NONE for a check without one. */
+ * VTG_TIME_NONE for a check without one. Incidents under maintenance are
+ * left out (maint.h): those marked "maintenance", and any while a window
+ * covers the check now, so that alerts built on these stay quiet. */
 static int open_incidents(vtg_coord_t *c, int64_t now_us, int *open, int64_t *onset) {
   vtg_buf_t b;
   vtg_json_t *v = NULL;
@@ -84,9 +83,12 @@ static int open_incidents(vtg_coord_t *c, int64_t now_us, int *open, int64_t *on
   for (size_t i = 0; v->type == VTG_JSON_ARRAY && i < v->n; i++) {
     const char *check = vtg_json_get_str(v->items[i], "check", NULL);
     const char *on = vtg_json_get_str(v->items[i], "onset", NULL);
+    const vtg_json_t *mt = vtg_json_get(v->items[i], "maintenance");
     int64_t t;
+    if (mt != NULL && mt->type == VTG_JSON_BOOL && mt->boolean) continue;
     for (size_t k = 0; check != NULL && k < c->cfg.n_checks; k++) {
       if (strcmp(c->cfg.checks[k].name, check) != 0) continue;
+      if (vtg_maint_covers(c->maint, check, c->cfg.checks[k].service, now_us)) continue;
       open[k] = 1;
       if (on != NULL && vtg_clock_parse_rfc3339(on, &t) == 0 &&
           (onset[k] == VTG_TIME_NONE || t < onset[k]))
@@ -168,8 +170,8 @@ static int write_coordinator(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
 }
 
 /* Per (check, region) the check applies to, in config order then region
- * name order: state set, up gauge (absent while unknown), healthy agents;
- * per check the regions currently down. */
+ * name order: state set, up gauge and degraded gauge (both absent while
+ * unknown), healthy agents; per check the regions currently down. */
 static int write_regions(vtg_coord_t *c, const uint32_t *regions, vtg_buf_t *out) {
   static const vtg_state_t states[] = {VTG_STATE_UP, VTG_STATE_DEGRADED, VTG_STATE_DOWN,
                                        VTG_STATE_UNKNOWN};
@@ -181,6 +183,8 @@ static int write_regions(vtg_coord_t *c, const uint32_t *regions, vtg_buf_t *out
       {"vantage_region_healthy_agents", "gauge",
        "Agents of the region reporting for the check that are not impaired."},
       {"vantage_check_affected_regions", "gauge", "Regions in which a check is currently down."},
+      {"vantage_region_degraded", "gauge",
+       "1 while a region sees a check degraded, 0 while up or down; absent while unknown."},
   };
   int err = 0;
 
@@ -207,6 +211,9 @@ static int write_regions(vtg_coord_t *c, const uint32_t *regions, vtg_buf_t *out
         } else if (f == 1 && st.state != VTG_STATE_UNKNOWN) {
           err |= series(out, fams[f][0], "check", ch->name, "region", c->regions[r], NULL, NULL);
           err |= vtg_buf_printf(out, " %d\n", st.state != VTG_STATE_DOWN);
+        } else if (f == 4 && st.state != VTG_STATE_UNKNOWN) {
+          err |= series(out, fams[f][0], "check", ch->name, "region", c->regions[r], NULL, NULL);
+          err |= vtg_buf_printf(out, " %d\n", st.state == VTG_STATE_DEGRADED);
         } else if (f == 2) {
           err |= series(out, fams[f][0], "check", ch->name, "region", c->regions[r], NULL, NULL);
           err |= vtg_buf_printf(out, " %d\n", st.healthy_agents);
@@ -221,10 +228,22 @@ static int write_regions(vtg_coord_t *c, const uint32_t *regions, vtg_buf_t *out
   return err;
 }
 
+/* 1 while a maintenance window or silence covers the check (maint.h). */
+static int write_maintenance(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
+  int err = family(out, "vantage_check_maintenance", "gauge",
+                   "1 while a maintenance window or silence covers a check, else 0.");
+  for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
+    const vtg_check_cfg_t *ch = &c->cfg.checks[i];
+    err |= series(out, "vantage_check_maintenance", "check", ch->name, NULL, NULL, NULL, NULL);
+    err |= vtg_buf_printf(out, " %d\n", vtg_maint_covers(c->maint, ch->name, ch->service, now_us));
+  }
+  return err;
+}
+
 static int write_incidents(vtg_coord_t *c, const int *open, const int64_t *onset,
                            vtg_buf_t *out) {
   int err = family(out, "vantage_check_incident_open", "gauge",
-                   "1 while a check has an open incident.");
+                   "1 while a check has an open incident that is not under maintenance.");
   for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
     const vtg_check_cfg_t *ch = &c->cfg.checks[i];
     err |= series(out, "vantage_check_incident_open", "check", ch->name, "service", ch->service,
@@ -232,7 +251,8 @@ static int write_incidents(vtg_coord_t *c, const int *open, const int64_t *onset
     err |= vtg_buf_printf(out, " %d\n", open[i]);
   }
   err |= family(out, "vantage_check_incident_onset_timestamp_seconds", "gauge",
-                "Onset of a check's open incident (unix seconds); absent while none is open.");
+                "Onset of a check's open incident not under maintenance (unix seconds); absent "
+                "while none is open.");
   for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
     if (onset[i] == VTG_TIME_NONE) continue;
     err |= series(out, "vantage_check_incident_onset_timestamp_seconds", "check",
@@ -278,6 +298,113 @@ static int write_agents(vtg_coord_t *c, vtg_agent_t **agents, size_t n, vtg_buf_
   return err;
 }
 
+/* `check="C",region="R"[,phase="P"]` into lb (reset first), escaped. */
+static int stat_labels(vtg_buf_t *lb, const char *check, const char *region, const char *phase) {
+  vtg_buf_reset(lb);
+  int err = vtg_buf_appends(lb, "check=\"");
+  err |= vtg_metrics_label(lb, check);
+  if (region != NULL) {
+    err |= vtg_buf_appends(lb, "\",region=\"");
+    err |= vtg_metrics_label(lb, region);
+  }
+  if (phase != NULL) err |= vtg_buf_printf(lb, "\",phase=\"%s", phase);
+  err |= vtg_buf_appends(lb, "\"");
+  return err;
+}
+
+/* An agent's certificate sighting counts for the expiry gauge while its
+ * latest result of the check is at most this old: ten intervals, and at
+ * least 15 minutes (an agent gone for good stops holding an old
+ * certificate up; a slow or reconnecting one does not flap the gauge). */
+static int64_t cert_fresh_us(const vtg_check_cfg_t *ch) {
+  int64_t t = ch->interval_us > 0 && ch->interval_us < INT64_MAX / 10 ? 10 * ch->interval_us : 0;
+  return t > 15 * 60 * 1000000LL ? t : 15 * 60 * 1000000LL;
+}
+
+/* Per (check, region) with live results since start, in config order then
+ * region name order (checkstats.h): results by outcome and error class
+ * (up and degraded always, down per class seen), phase histograms (phases
+ * observed at least once); per check the earliest certificate expiry. */
+static int write_checkstats(vtg_coord_t *c, const uint32_t *regions, int64_t now_us,
+                            vtg_buf_t *out) {
+  static const char *const outcomes[VTG_CHECKSTATS_N_OUTCOMES] = {"up", "degraded", "down"};
+  const vtg_checkstats_t *cs = c->checkstats;
+  vtg_buf_t lb;
+  int err;
+
+  vtg_buf_init(&lb, 64 * 1024);
+  err = family(out, "vantage_check_results_total", "counter",
+               "Probe results accepted since start, by outcome and error class.");
+  for (size_t i = 0; i < c->cfg.n_checks && err == 0 && c->check_ids; i++) {
+    for (size_t k = 0; k < c->n_regions && err == 0; k++) {
+      const vtg_checkstats_slot_t *s = vtg_checkstats_slot(cs, c->check_ids[i], regions[k]);
+      if (s == NULL) continue;
+      err |= stat_labels(&lb, c->cfg.checks[i].name, c->regions[regions[k]], NULL);
+      for (int o = 0; o < VTG_CHECKSTATS_N_OUTCOMES && err == 0; o++) {
+        for (int e = 0; e < VTG_N_ERROR_CLASSES && err == 0; e++) {
+          if (s->results[o][e] == 0 && (o == VTG_OUTCOME_DOWN - 1 || e != 0)) continue;
+          const char *ec = vtg_wire_error_class_name((Vantage__ErrorClass)e);
+          err |= vtg_buf_printf(out,
+                                "vantage_check_results_total{%s,outcome=\"%s\",error_class=\"%s\"}"
+                                " %" PRIu64 "\n",
+                                lb.data, outcomes[o], ec, s->results[o][e]);
+        }
+      }
+    }
+  }
+  err |= family(out, "vantage_check_phase_duration_seconds", "histogram",
+                "Probe phase durations (dns, connect, tls, ttfb, total); phases not reached are "
+                "not observed.");
+  for (size_t i = 0; i < c->cfg.n_checks && err == 0 && c->check_ids; i++) {
+    for (size_t k = 0; k < c->n_regions && err == 0; k++) {
+      const vtg_checkstats_slot_t *s = vtg_checkstats_slot(cs, c->check_ids[i], regions[k]);
+      for (int p = 0; s != NULL && p < VTG_CHECKSTATS_N_PHASES && err == 0; p++) {
+        if (s->phase[p].count == 0) continue;
+        err |= stat_labels(&lb, c->cfg.checks[i].name, c->regions[regions[k]],
+                           vtg_checkstats_phase_name(p));
+        err |= vtg_histo_write(out, "vantage_check_phase_duration_seconds", lb.data, &s->phase[p],
+                               &vtg_histo_latency_bounds);
+      }
+    }
+  }
+  err |= family(out, "vantage_check_tls_cert_expiry_timestamp_seconds", "gauge",
+                "Earliest TLS certificate notAfter in the agents' latest results (unix seconds); "
+                "absent without TLS.");
+  for (size_t i = 0; i < c->cfg.n_checks && err == 0 && c->check_ids; i++) {
+    int64_t exp;
+    if (vtg_checkstats_cert_expiry(cs, c->check_ids[i], now_us - cert_fresh_us(&c->cfg.checks[i]),
+                                   &exp) != 0)
+      continue;
+    err |= series(out, "vantage_check_tls_cert_expiry_timestamp_seconds", "check",
+                  c->cfg.checks[i].name, NULL, NULL, NULL, NULL);
+    err |= vtg_buf_printf(out, " %" PRId64 "\n", exp);
+  }
+  vtg_buf_free(&lb);
+  return err;
+}
+
+/* The coordinator's own disk work: result log group commits and store
+ * writes, as histograms (vtg_histo_io_bounds). */
+static int write_timings(vtg_coord_t *c, vtg_buf_t *out) {
+  int err = 0;
+  if (c->rlog != NULL) {
+    vtg_resultlog_counters_t lc;
+    vtg_resultlog_counters(c->rlog, &lc);
+    err |= family(out, "vantage_resultlog_commit_duration_seconds", "histogram",
+                  "Result log group commits: write and fdatasync, off the loop thread.");
+    err |= vtg_histo_write(out, "vantage_resultlog_commit_duration_seconds", NULL,
+                           &lc.commit_seconds, &vtg_histo_io_bounds);
+  }
+  if (c->store != NULL) {
+    err |= family(out, "vantage_store_write_duration_seconds", "histogram",
+                  "SQLite store writes: each statement that changes the database, and each "
+                  "COMMIT.");
+    err |= vtg_histo_write(out, "vantage_store_write_duration_seconds", NULL,
+                           vtg_store_write_seconds(c->store), &vtg_histo_io_bounds);
+  }
+  return err;
+}
+
 int vtg_metrics_write(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
   uint32_t *regions = NULL;
   vtg_agent_t **agents = NULL;
@@ -305,7 +432,10 @@ int vtg_metrics_write(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
   err |= write_coordinator(c, now_us, out);
   err |= write_regions(c, regions, out);
   err |= write_incidents(c, open, onset, out);
+  err |= write_maintenance(c, now_us, out);
   err |= write_agents(c, agents, n_agents, out);
+  err |= write_checkstats(c, regions, now_us, out);
+  err |= write_timings(c, out);
   if (err != 0) err = VTG_ELIMIT; /* OR-ed codes: only "failed" is meaningful */
 out:
   free(regions);

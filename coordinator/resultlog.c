@@ -60,6 +60,7 @@ struct vtg_resultlog_s {
   uint64_t seg_no, seg_bytes;
   int64_t seg_created_us;
   uint64_t deleted;      /* by the job, added to the counters after it */
+  int64_t wdur_us;       /* by the job: how long it took, observed after it */
   vtg_resultlog_counters_t n;
 };
 
@@ -224,7 +225,7 @@ static int seg_create(vtg_resultlog_t *l, uint64_t no) {
  * group (the scan would skip it anyway; this keeps retries clean). */
 static void work_cb(uv_work_t *req) {
   vtg_resultlog_t *l = req->data;
-  int64_t now = vtg_clock_wall_us();
+  int64_t now = vtg_clock_wall_us(), t0 = vtg_clock_mono_us();
   int rotated = 0;
   l->wstatus = 0;
   if (l->fd < 0 || (l->seg_bytes > SEG_MAGIC_LEN &&
@@ -253,6 +254,7 @@ static void work_cb(uv_work_t *req) {
     return;
   }
   l->seg_bytes += l->wlen;
+  l->wdur_us = vtg_clock_mono_us() - t0; /* the commit, without the retention sweep */
   if (rotated) l->deleted += apply_retention(&l->opts, l->dir, l->seg_no);
 }
 
@@ -273,6 +275,7 @@ static void after_work_cb(uv_work_t *req, int status) {
     l->n.records += l->wrecs;
     l->n.bytes += l->wlen;
     l->n.commits++;
+    vtg_histo_observe(&l->n.commit_seconds, &vtg_histo_io_bounds, (double)l->wdur_us / 1e6);
     l->n.segments_deleted += l->deleted;
     l->deleted = 0;
     l->wlen = 0;
@@ -447,6 +450,21 @@ uint64_t vtg_resultlog_durable_gen(const vtg_resultlog_t *l) {
 
 void vtg_resultlog_counters(const vtg_resultlog_t *l, vtg_resultlog_counters_t *out) {
   *out = l->n;
+}
+
+/* The loop thread's own sweep (coord.c, hourly): an idle log never
+ * rotates, and rotation is when the job sweeps. It runs only while no job
+ * is in flight, because the open segment's number belongs to the job then
+ * (see the top of this file); with none in flight l->seg_no is the segment
+ * being appended to and apply_retention never deletes it. Nothing else
+ * here is "not yet replayed": the start-up scan reads every segment before
+ * vtg_resultlog_open, and every record written since went to the detector
+ * when it was appended. */
+int vtg_resultlog_prune(vtg_resultlog_t *l) {
+  if (l->in_flight || l->closing) return UV_EBUSY;
+  uint64_t n = apply_retention(&l->opts, l->dir, l->seg_no);
+  l->n.segments_deleted += n;
+  return n > (uint64_t)INT_MAX ? INT_MAX : (int)n;
 }
 
 static void handle_closed(uv_handle_t *h) {

@@ -38,6 +38,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "vtg/histo.h"
+
 #define VTG_RESULTLOG_MAX_RESULT (1u << 20)     /* a packed Result larger than this is refused */
 #define VTG_RESULTLOG_SEGMENT_BYTES (64u << 20) /* default segment size */
 #define VTG_RESULTLOG_SEGMENT_AGE_US (3600LL * 1000000) /* a new segment at least hourly */
@@ -109,8 +111,16 @@ typedef struct vtg_resultlog_counters_s {
   uint64_t commits;        /* fsyncs */
   uint64_t write_errors;   /* failed writes (each retried) */
   uint64_t segments_deleted; /* by retention */
+  vtg_histo_t commit_seconds; /* successful group commits: the job's time on the thread pool
+                                 (rotation, write, fdatasync), vtg_histo_io_bounds */
 } vtg_resultlog_counters_t;
 void vtg_resultlog_counters(const vtg_resultlog_t *l, vtg_resultlog_counters_t *out);
+
+/* Applies the retention (age and size, as at open) now, on the loop
+ * thread; never to the segment being written. Returns the number of
+ * segments deleted, or UV_EBUSY while a write is in flight (try again
+ * later). */
+int vtg_resultlog_prune(vtg_resultlog_t *l);
 
 /* Stops: what was appended is still written (the loop keeps running until
  * it is, unless the disk keeps failing: then after one more attempt it is

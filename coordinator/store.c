@@ -11,17 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sqlite3.h>
 
 #include "detect.h"
 #include "incident.h"
+#include "vtg/clock.h"
 #include "vtg/error.h"
 #include "vtg/json.h"
 #include "vtg/log.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 3
 
 struct vtg_store_s {
   sqlite3 *db;
@@ -33,6 +35,10 @@ struct vtg_store_s {
   sqlite3_stmt *inc_list_open;
   sqlite3_stmt *inc_one;
   sqlite3_stmt *inc_max_seq;
+  /* Write timing (vantage_store_write_duration_seconds; on_trace): */
+  vtg_histo_t write_seconds;
+  sqlite3_stmt *timed;     /* the write statement running, NULL when none */
+  int64_t timed_start_us;  /* monotonic */
 };
 
 /* Migrations by user_version: entry i brings the schema from version i to
@@ -55,6 +61,26 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  json TEXT NOT NULL);"
     "CREATE INDEX incidents_check ON incidents(check_name, onset_us);"
     "CREATE INDEX incidents_onset ON incidents(onset_us);",
+    /* 2: per-minute rollups per (check, region) (rollup.h). region by name:
+     * region indexes do not survive a restart. state: vtg_state_t, the
+     * worst the detector reported in the minute (-1 = never sampled). */
+    "CREATE TABLE rollup_minute ("
+    "  check_id INTEGER NOT NULL,"
+    "  region TEXT NOT NULL,"
+    "  minute INTEGER NOT NULL," /* unix us, start of the minute */
+    "  up INTEGER NOT NULL, degraded INTEGER NOT NULL, down INTEGER NOT NULL,"
+    "  lat_sum_us INTEGER NOT NULL, lat_n INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  PRIMARY KEY (check_id, region, minute)) WITHOUT ROWID;"
+    "CREATE INDEX rollup_minute_minute ON rollup_minute(minute);",
+    /* 3: silences made through the API (maint.h), "sil-<id>". AUTOINCREMENT:
+     * an id is never handed out twice, even after pruning. */
+    "CREATE TABLE silences ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  check_name TEXT, service TEXT," /* exactly one set */
+    "  start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL, created_us INTEGER NOT NULL);"
+    "CREATE INDEX silences_end ON silences(end_us);",
 };
 
 static int store_fail(vtg_store_t *s, const char *what) {
@@ -119,6 +145,36 @@ static int store_prepare(vtg_store_t *s, sqlite3_stmt **st, const char *sql) {
   " AND (?2 IS NULL OR onset_us >= ?2 OR resolved_us IS NULL OR resolved_us >= ?2)"
 #define INC_ORDER " ORDER BY (resolved_us IS NULL) DESC, onset_us DESC, id DESC"
 
+/* SQLite's trace hook times every statement that writes, and every
+ * COMMIT (where a transaction's pages go to the WAL), wherever in this file
+ * it is run: TRACE_STMT when it starts, TRACE_PROFILE when it ends. Our
+ * clock, not the profile's nanoseconds, which SQLite measures in whole
+ * milliseconds on Unix. Trigger sub-programs (x = "-- ...") and reads are
+ * skipped; the store runs one write at a time on the loop thread. */
+static int on_trace(unsigned type, void *ctx, void *p, void *x) {
+  vtg_store_t *s = ctx;
+  sqlite3_stmt *st = p;
+  if (type == SQLITE_TRACE_STMT) {
+    const char *sql = x;
+    if (sql != NULL && sql[0] == '-' && sql[1] == '-') return 0;
+    sql = sqlite3_sql(st);
+    if (!sqlite3_stmt_readonly(st) ||
+        (sql != NULL && (strncasecmp(sql, "COMMIT", 6) == 0 || strncasecmp(sql, "END", 3) == 0))) {
+      s->timed = st;
+      s->timed_start_us = vtg_clock_mono_us();
+    }
+  } else if (type == SQLITE_TRACE_PROFILE && st == s->timed) {
+    vtg_histo_observe(&s->write_seconds, &vtg_histo_io_bounds,
+                      (double)(vtg_clock_mono_us() - s->timed_start_us) / 1e6);
+    s->timed = NULL;
+  }
+  return 0;
+}
+
+const vtg_histo_t *vtg_store_write_seconds(const vtg_store_t *s) {
+  return &s->write_seconds;
+}
+
 int vtg_store_open(const char *path, vtg_store_t **out) {
   vtg_store_t *s = calloc(1, sizeof *s);
   int err = 0;
@@ -132,6 +188,11 @@ int vtg_store_open(const char *path, vtg_store_t **out) {
     goto out;
   }
   sqlite3_extended_result_codes(s->db, 1);
+  if (sqlite3_trace_v2(s->db, SQLITE_TRACE_STMT | SQLITE_TRACE_PROFILE, on_trace, s) !=
+      SQLITE_OK) {
+    err = store_fail(s, "setting the write timer");
+    goto out;
+  }
   if (sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS) != SQLITE_OK) {
     err = store_fail(s, "setting busy_timeout");
     goto out;
@@ -461,4 +522,210 @@ int vtg_store_incident_max_seq(vtg_store_t *s, uint64_t *out) {
 out:
   sqlite3_reset(st);
   return err;
+}
+
+/* ---- per-minute rollups ---- */
+
+/* The rollup writer runs once a minute on the loop thread (rollup.h): one
+ * transaction for the whole minute keeps that to one WAL commit. The
+ * statement is prepared per call; per minute that costs nothing. */
+int vtg_store_rollup_put(vtg_store_t *s, const vtg_store_rollup_row_t *rows, size_t n) {
+  sqlite3_stmt *st = NULL;
+  int err = 0;
+  if (n == 0) return 0;
+  if ((err = store_exec(s, "BEGIN IMMEDIATE;", "begin rollup write")) != 0) return err;
+  if ((err = store_prepare(s, &st,
+                           "INSERT OR REPLACE INTO rollup_minute(check_id, region, minute, up,"
+                           " degraded, down, lat_sum_us, lat_n, state)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")) != 0)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    const vtg_store_rollup_row_t *r = &rows[i];
+    int rc = sqlite3_bind_int64(st, 1, r->check_id);
+    rc |= bind_text(st, 2, r->region ? r->region : "");
+    rc |= sqlite3_bind_int64(st, 3, r->minute_us);
+    rc |= sqlite3_bind_int64(st, 4, r->up);
+    rc |= sqlite3_bind_int64(st, 5, r->degraded);
+    rc |= sqlite3_bind_int64(st, 6, r->down);
+    rc |= sqlite3_bind_int64(st, 7, r->lat_sum_us);
+    rc |= sqlite3_bind_int64(st, 8, r->lat_n);
+    rc |= sqlite3_bind_int(st, 9, r->state);
+    if (rc != SQLITE_OK) {
+      err = store_fail(s, "binding rollup row");
+      goto out;
+    }
+    if ((err = step_done(s, st, "storing rollup row")) != 0) goto out;
+  }
+  err = store_exec(s, "COMMIT;", "commit rollup write");
+out:
+  sqlite3_finalize(st);
+  if (err) (void)sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+  return err;
+}
+
+int vtg_store_rollup_range(vtg_store_t *s, uint32_t check_id, int64_t from_us, int64_t to_us,
+                           vtg_store_rollup_cb cb, void *ctx) {
+  sqlite3_stmt *st = NULL;
+  int err = 0, rc;
+  if ((err = store_prepare(s, &st,
+                           "SELECT check_id, region, minute, up, degraded, down, lat_sum_us,"
+                           " lat_n, state FROM rollup_minute"
+                           " WHERE (?1 = 0 OR check_id = ?1) AND minute >= ?2 AND minute < ?3"
+                           " ORDER BY check_id, region, minute")) != 0)
+    return err;
+  if (sqlite3_bind_int64(st, 1, check_id) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 2, from_us) != SQLITE_OK ||
+      sqlite3_bind_int64(st, 3, to_us) != SQLITE_OK) {
+    err = store_fail(s, "binding rollup range");
+    goto out;
+  }
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    sqlite3_int64 id = sqlite3_column_int64(st, 0);
+    const char *region = (const char *)sqlite3_column_text(st, 1);
+    if (id <= 0 || id > (sqlite3_int64)UINT32_MAX || region == NULL) continue; /* not ours */
+    /* Counts are written from uint32_t; clamp what a foreign writer left. */
+#define U32COL(i) ((uint32_t)(sqlite3_column_int64(st, i) < 0 ? 0 \
+                   : sqlite3_column_int64(st, i) > UINT32_MAX ? UINT32_MAX \
+                   : sqlite3_column_int64(st, i)))
+    vtg_store_rollup_row_t row = {
+        .check_id = (uint32_t)id,
+        .region = region,
+        .minute_us = sqlite3_column_int64(st, 2),
+        .up = U32COL(3),
+        .degraded = U32COL(4),
+        .down = U32COL(5),
+        .lat_sum_us = sqlite3_column_int64(st, 6),
+        .lat_n = U32COL(7),
+        .state = sqlite3_column_int(st, 8),
+    };
+#undef U32COL
+    if ((err = cb(ctx, &row)) != 0) goto out;
+  }
+  if (rc != SQLITE_DONE) err = store_fail(s, "reading rollups");
+out:
+  sqlite3_finalize(st);
+  return err;
+}
+
+/* ---- retention ---- */
+
+/* Runs one DELETE with one bound time; adds the rows it removed to *n. */
+static int prune_one(vtg_store_t *s, const char *sql, int64_t before_us, uint64_t *n) {
+  sqlite3_stmt *st = NULL;
+  int err;
+  if ((err = store_prepare(s, &st, sql)) != 0) return err;
+  if (sqlite3_bind_int64(st, 1, before_us) != SQLITE_OK)
+    err = store_fail(s, "binding retention cut-off");
+  else if (sqlite3_step(st) != SQLITE_DONE)
+    err = store_fail(s, "applying retention");
+  else
+    *n += (uint64_t)sqlite3_changes(s->db);
+  sqlite3_finalize(st);
+  return err;
+}
+
+/* Start-up and hourly on the loop thread (coord.c): both deletes use the
+ * indexes on minute and onset, so even a large backlog is one short
+ * transaction. */
+int vtg_store_prune(vtg_store_t *s, int64_t rollups_before_us, int64_t incidents_before_us,
+                    vtg_store_prune_stats_t *st) {
+  vtg_store_prune_stats_t n = {0, 0};
+  int err;
+  if ((err = store_exec(s, "BEGIN IMMEDIATE;", "begin retention")) != 0) return err;
+  if (rollups_before_us != VTG_TIME_NONE &&
+      (err = prune_one(s, "DELETE FROM rollup_minute WHERE minute < ?1", rollups_before_us,
+                       &n.rollups)) != 0)
+    goto out;
+  /* resolved_us IS NULL (open) never matches "<": open incidents stay. The
+   * onset bound only lets the index narrow the scan (resolved >= onset). */
+  if (incidents_before_us != VTG_TIME_NONE &&
+      (err = prune_one(s,
+                       "DELETE FROM incidents WHERE onset_us < ?1 AND resolved_us IS NOT NULL"
+                       " AND resolved_us < ?1",
+                       incidents_before_us, &n.incidents)) != 0)
+    goto out;
+  err = store_exec(s, "COMMIT;", "commit retention");
+out:
+  if (err)
+    (void)sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+  else if (st)
+    *st = n;
+  return err;
+}
+
+/* ---- silences (maint.h) ---- */
+
+/* Silences change a few times a day: statements are prepared per call. */
+int vtg_store_silence_add(vtg_store_t *s, const char *check, const char *service,
+                          int64_t start_us, int64_t end_us, const char *reason,
+                          int64_t created_us, int64_t *id) {
+  sqlite3_stmt *st = NULL;
+  int err, rc;
+  if ((err = store_prepare(s, &st,
+                           "INSERT INTO silences(check_name, service, start_us, end_us, reason,"
+                           " created_us) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")) != 0)
+    return err;
+  rc = bind_text(st, 1, check);
+  rc |= bind_text(st, 2, service);
+  rc |= sqlite3_bind_int64(st, 3, start_us);
+  rc |= sqlite3_bind_int64(st, 4, end_us);
+  rc |= bind_text(st, 5, reason ? reason : "");
+  rc |= sqlite3_bind_int64(st, 6, created_us);
+  if (rc != SQLITE_OK)
+    err = store_fail(s, "binding silence");
+  else if (sqlite3_step(st) != SQLITE_DONE)
+    err = store_fail(s, "storing silence");
+  else
+    *id = (int64_t)sqlite3_last_insert_rowid(s->db);
+  sqlite3_finalize(st);
+  return err;
+}
+
+int vtg_store_silence_end(vtg_store_t *s, int64_t id, int64_t end_us) {
+  sqlite3_stmt *st = NULL;
+  int err;
+  if ((err = store_prepare(s, &st, "UPDATE silences SET end_us = ?2 WHERE id = ?1")) != 0)
+    return err;
+  if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK || sqlite3_bind_int64(st, 2, end_us) != SQLITE_OK)
+    err = store_fail(s, "binding silence end");
+  else if (sqlite3_step(st) != SQLITE_DONE)
+    err = store_fail(s, "ending silence");
+  else if (sqlite3_changes(s->db) == 0)
+    err = VTG_ENOTFOUND;
+  sqlite3_finalize(st);
+  return err;
+}
+
+int vtg_store_silences(vtg_store_t *s, int64_t ended_after_us, vtg_store_silence_cb cb,
+                       void *ctx) {
+  sqlite3_stmt *st = NULL;
+  int err, rc;
+  if ((err = store_prepare(s, &st,
+                           "SELECT id, check_name, service, start_us, end_us, reason"
+                           " FROM silences WHERE end_us >= ?1 ORDER BY id")) != 0)
+    return err;
+  if (sqlite3_bind_int64(st, 1, ended_after_us) != SQLITE_OK) {
+    err = store_fail(s, "binding silence filter");
+    goto out;
+  }
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    vtg_store_silence_t sil = {
+        .id = sqlite3_column_int64(st, 0),
+        .check = (const char *)sqlite3_column_text(st, 1),
+        .service = (const char *)sqlite3_column_text(st, 2),
+        .start_us = sqlite3_column_int64(st, 3),
+        .end_us = sqlite3_column_int64(st, 4),
+        .reason = (const char *)sqlite3_column_text(st, 5),
+    };
+    if ((err = cb(ctx, &sil)) != 0) goto out;
+  }
+  if (rc != SQLITE_DONE) err = store_fail(s, "reading silences");
+out:
+  sqlite3_finalize(st);
+  return err;
+}
+
+int vtg_store_silences_prune(vtg_store_t *s, int64_t ended_before_us, uint64_t *n) {
+  uint64_t dummy = 0;
+  return prune_one(s, "DELETE FROM silences WHERE end_us < ?1", ended_before_us, n ? n : &dummy);
 }

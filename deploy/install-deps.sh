@@ -10,6 +10,7 @@ pkgs=(
   libyaml-dev libcyaml-dev libsqlite3-dev libc-ares-dev libnats-dev
   python3 python3-yaml curl ca-certificates
   prometheus   # prometheus + promtool for the metrics tests; never left running
+  chromium     # headless, for the status page test (tests/integration/statuspage.py)
 )
 
 missing=()

@@ -8,8 +8,11 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "metrics.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
+#include "vtg/histo.h"
+#include "vtg/httpd.h"
 #include "vtg/log.h"
 
 #define MAX_CHECKS 100000
@@ -25,6 +28,7 @@ typedef struct check_s {
   uint32_t phase_ms;
   vtg_probe_t *probe;        /* the running probe, at most one */
   uint64_t skipped;          /* turns skipped because the last probe still ran */
+  uint64_t probes[VTG_PROBE_N_OUTCOMES]; /* finished probes by outcome, for /metrics */
   int keep;                  /* scratch while a CheckSet is applied */
 } check_t;
 
@@ -52,6 +56,8 @@ struct vtg_agent_s {
     uint64_t lag_hist[24];    /* bucket i: lag < 2^i * 16 us (last: larger) */
     int64_t lag_max_us;
   } stats;
+  vtg_histo_t start_lag;     /* since start, for /metrics (seconds) */
+  vtg_httpd_t *httpd;        /* the /metrics listener, NULL when off */
 };
 
 #define STATS_PERIOD_US (60LL * 1000000)
@@ -87,6 +93,7 @@ static void stats_note_start(vtg_agent_t *a, int64_t lag_us, int skipped) {
   }
   a->stats.started++;
   if (lag_us < 0) lag_us = 0;
+  vtg_histo_observe(&a->start_lag, &vtg_histo_latency_bounds, (double)lag_us / 1e6);
   int i = 0;
   while (i < 23 && lag_us >= (16LL << i)) i++;
   a->stats.lag_hist[i]++;
@@ -218,7 +225,11 @@ static void probe_done(vtg_probe_t *p, const vtg_probe_result_t *r) {
   vtg_agent_t *a = p->env->data;
   check_t *c = p->data; /* NULL when the check was removed meanwhile */
   inflight_unlink(a, p);
-  if (c != NULL) c->probe = NULL;
+  if (c != NULL) {
+    int k = vtg_probe_metrics_outcome_idx(r->outcome);
+    c->probe = NULL;
+    if (k >= 0) c->probes[k]++;
+  }
   VTG_DEBUG("check %u: %s/%s status %u addr %s dns %u connect %u tls %u ttfb %u total %u us, "
             "%" PRIu64 " bytes%s%s",
             r->check_id, vtg_wire_outcome_name(r->outcome),
@@ -352,6 +363,62 @@ static int64_t in_flight_min_start(vtg_uplink_t *u) {
   return m;
 }
 
+/* ---------------------------------------------------------------- /metrics */
+
+/* Copies the counters into a snapshot and renders it (metrics.c). */
+static int agent_metrics(vtg_agent_t *a, vtg_buf_t *out) {
+  const vtg_probe_config_t *cfg = a->cfg;
+  vtg_probe_check_metrics_t *cm = calloc(a->n_checks ? a->n_checks : 1, sizeof *cm);
+  vtg_spool_stats_t st;
+  int err;
+
+  if (cm == NULL) return VTG_ENOMEM;
+  for (size_t i = 0; i < a->n_checks; i++) {
+    const check_t *c = a->checks[i];
+    cm[i].name = c->name;
+    memcpy(cm[i].probes, c->probes, sizeof cm[i].probes);
+    cm[i].skipped = c->skipped;
+  }
+  memset(&st, 0, sizeof st);
+  vtg_spool_get_stats(a->up.spool, &st);
+  uint64_t made = vtg_spool_next_seq(a->up.spool) - 1, acked = vtg_spool_acked(a->up.spool);
+  vtg_probe_metrics_t m = {
+      .version = VTG_VERSION,
+      .agent = cfg->id,
+      .region = cfg->region,
+      .checks = cm,
+      .n_checks = a->n_checks,
+      .start_lag = &a->start_lag,
+      .spool_bytes = st.bytes,
+      .spool_max_bytes = cfg->spool_max_bytes ? cfg->spool_max_bytes : VTG_SPOOL_MAX_BYTES_DEFAULT,
+      .spool_unacked = made > acked ? made - acked : 0,
+      .spool_dropped = st.dropped_results,
+      .uplink_state = a->up.state,
+      .uplink_reconnects = a->up.reconnects,
+      .results_acked = a->up.results_acked,
+  };
+  err = vtg_probe_metrics_write(&m, out);
+  free(cm);
+  return err;
+}
+
+/* The agent's listener serves /metrics only. */
+static void agent_http(void *ctx, vtg_httpd_req_t *req, vtg_httpd_resp_t *resp) {
+  vtg_agent_t *a = ctx;
+  int err;
+  if (strcmp(req->path, "/metrics") != 0) {
+    vtg_httpd_error(resp, 404, "not found (this listener serves /metrics)", NULL);
+    return;
+  }
+  if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+    vtg_httpd_error(resp, 405, "only GET and HEAD are served", "Allow: GET, HEAD\r\n");
+    return;
+  }
+  resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+  if ((err = agent_metrics(a, &resp->body)) != 0)
+    vtg_httpd_error(resp, 500, vtg_strerror(err), NULL);
+}
+
 /* --------------------------------------------------------------- lifecycle */
 
 static void agent_free(vtg_agent_t *a) {
@@ -387,6 +454,10 @@ static void agent_stop(vtg_agent_t *a) {
   a->stopping = 1;
   stats_report(a, vtg_clock_wall_us());
   VTG_INFO("stopping");
+  /* The listener frees itself in its own close callbacks and calls us no
+   * more after this. */
+  vtg_httpd_stop(a->httpd);
+  a->httpd = NULL;
   while (a->inflight != NULL) {
     vtg_probe_t *p = a->inflight;
     check_t *c = p->data;
@@ -438,6 +509,11 @@ int vtg_agent_start(uv_loop_t *loop, const vtg_probe_config_t *cfg) {
   if ((rc = uv_signal_start(&a->sigterm, signal_cb, SIGTERM)) != 0 ||
       (rc = uv_signal_start(&a->sigint, signal_cb, SIGINT)) != 0)
     goto out_cu;
+  if (cfg->metrics_listen != NULL) {
+    vtg_httpd_opts_t ho = {.name = "metrics"};
+    if ((rc = vtg_httpd_start(loop, cfg->metrics_listen, &ho, agent_http, a, &a->httpd)) != 0)
+      goto out_cu;
+  }
   vtg_uplink_hooks_t hooks = {
       .on_check_set = on_check_set,
       .on_probe_now = on_probe_now,
@@ -454,6 +530,7 @@ int vtg_agent_start(uv_loop_t *loop, const vtg_probe_config_t *cfg) {
    * freed in the last close callback; the caller runs the loop until they
    * are done. */
 out_cu:
+  vtg_httpd_stop(a->httpd);
   a->pending_closes = 2 + sigs;
   if (sigs >= 1) uv_close((uv_handle_t *)&a->sigterm, signal_closed);
   if (sigs >= 2) uv_close((uv_handle_t *)&a->sigint, signal_closed);

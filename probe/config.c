@@ -9,13 +9,15 @@
 
 #include "internal.h"
 #include "vtg/error.h"
+#include "vtg/httpd.h"
 #include "vtg/yconf.h"
 
 static const char *const top_keys[] = {"id",          "region",         "country",
                                        "lat",         "lon",            "coordinator",
                                        "source_address", "log_level",   "max_pending",
                                        "spool_dir",   "spool_max_bytes", "spool_fsync",
-                                       "ca_file",     "tls",            "plaintext", NULL};
+                                       "ca_file",     "tls",            "plaintext",
+                                       "metrics_listen", NULL};
 
 void vtg_probe_config_free(vtg_probe_config_t *cfg) {
   free(cfg->id);
@@ -25,6 +27,7 @@ void vtg_probe_config_free(vtg_probe_config_t *cfg) {
   free(cfg->source_address);
   free(cfg->spool_dir);
   free(cfg->ca_file);
+  free(cfg->metrics_listen);
   vtg_tls_conf_free(&cfg->tls);
   memset(cfg, 0, sizeof *cfg);
 }
@@ -121,6 +124,19 @@ static int load_tree(vtg_yconf_t *c, vtg_probe_config_t *cfg) {
       rc = vtg_yconf_error(c, vtg_yconf_get(root, "source_address"),
                            "'source_address' must be an IPv4 or IPv6 address, got '%s'",
                            cfg->source_address);
+      goto out;
+    }
+  }
+
+  /* The agent's own /metrics listener: off unless set. */
+  if ((rc = vtg_yconf_str(c, root, "metrics_listen", 0, &cfg->metrics_listen)) != 0) goto out;
+  if (cfg->metrics_listen != NULL) {
+    struct sockaddr_storage ss;
+    if (vtg_httpd_parse_listen(cfg->metrics_listen, &ss) != 0) {
+      rc = vtg_yconf_error(c, vtg_yconf_get(root, "metrics_listen"),
+                           "expected IP:PORT such as 127.0.0.1:9310 or [::1]:9310 for "
+                           "'metrics_listen', got '%s'",
+                           cfg->metrics_listen);
       goto out;
     }
   }

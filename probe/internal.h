@@ -52,6 +52,7 @@ typedef struct vtg_probe_config_s {
   vtg_spool_fsync_t spool_fsync; /* default batch */
   char *ca_file;         /* CA bundle for HTTPS/TLS checks, NULL = the system store */
   vtg_tls_conf_t tls;    /* the uplink: mutual TLS or explicit plaintext */
+  char *metrics_listen;  /* "IP:PORT" of the agent's own /metrics, NULL = off */
 } vtg_probe_config_t;
 
 #define VTG_PROBE_MAX_PENDING_MAX 10000000u /* still range-checked, then ignored */
@@ -357,6 +358,15 @@ typedef struct vtg_uplink_hooks_s {
 
 typedef void (*vtg_uplink_close_cb)(vtg_uplink_t *u);
 
+/* Where the link stands (the agent's /metrics shows it as a state set). */
+typedef enum {
+  VTG_UPLINK_CONNECTING = 0, /* resolving or TCP connecting */
+  VTG_UPLINK_HANDSHAKING,    /* TCP up; TLS handshake / Hello sent, no Welcome yet */
+  VTG_UPLINK_CONNECTED,      /* welcomed: results flow */
+  VTG_UPLINK_BACKOFF         /* waiting before the next attempt */
+} vtg_uplink_state_t;
+#define VTG_UPLINK_N_STATES 4
+
 struct vtg_uplink_s {
   void *data;                       /* the owner's */
   uv_loop_t *loop;
@@ -401,8 +411,11 @@ struct vtg_uplink_s {
   vtg_spool_rec_t batch_recs[VTG_UPLINK_BATCH_MAX];
   Vantage__Result *batch_ptrs[VTG_UPLINK_BATCH_MAX];
 
-  /* counters, for logs */
+  /* counters, for logs and the agent's /metrics */
   uint64_t results_total;
+  uint64_t reconnects;              /* attempts scheduled after a failure or a lost link */
+  uint64_t results_acked;           /* seqs the coordinator acknowledged during this run */
+  vtg_uplink_state_t state;
 
   int closing;
   int pending_closes;

@@ -91,7 +91,9 @@ static uint64_t unsent(vtg_uplink_t *u) {
 
 /* The coordinator stored everything up to seq: the spool may forget it. */
 static void ack_upto(vtg_uplink_t *u, uint64_t seq) {
+  uint64_t before = vtg_spool_acked(u->spool);
   (void)vtg_spool_ack(u->spool, seq); /* a failed meta write is logged; replay covers it */
+  if (vtg_spool_acked(u->spool) > before) u->results_acked += vtg_spool_acked(u->spool) - before;
   if (u->send_seq <= seq) u->send_seq = seq + 1;
 }
 
@@ -130,6 +132,8 @@ static void schedule_reconnect(vtg_uplink_t *u) {
    * not all come back in the same millisecond. */
   uint64_t delay = rng_next(u) % (window + 1);
   u->attempts++;
+  u->reconnects++;
+  u->state = VTG_UPLINK_BACKOFF;
   VTG_INFO("reconnecting to coordinator %s:%u in %" PRIu64 " ms", u->cfg->coord_host,
            (unsigned)u->cfg->coord_port, delay);
   (void)uv_timer_start(&u->reconnect_timer, reconnect_timer_cb, delay, 0);
@@ -445,6 +449,7 @@ static int on_welcome(vtg_uplink_t *u, const Vantage__Welcome *w) {
   if (u->idle_timeout_ms < 2 * u->heartbeat_ms) u->idle_timeout_ms = 2 * u->heartbeat_ms;
   u->welcomed = 1;
   u->attempts = 0;
+  u->state = VTG_UPLINK_CONNECTED;
 
   /* The coordinator may have lost what it once acknowledged: the replay
    * starts after what it has; whatever of that the spool no longer holds
@@ -663,6 +668,7 @@ static void connect_cb(uv_connect_t *req, int status) {
     return;
   }
   (void)uv_tcp_nodelay(&c->tcp, 1);
+  u->state = VTG_UPLINK_HANDSHAKING;
   VTG_INFO("connected to coordinator %s:%u", u->cfg->coord_host, (unsigned)u->cfg->coord_port);
   if (u->tls_ctx == NULL) {
     send_hello(u);
@@ -748,6 +754,7 @@ static void start_connect(vtg_uplink_t *u) {
   char port[8];
   struct addrinfo hints;
   if (u->closing || u->conn != NULL || u->gai_active) return;
+  u->state = VTG_UPLINK_CONNECTING;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -560,7 +560,8 @@ int vtg_yconf_duration(vtg_yconf_t *c, const vtg_ynode_t *m, const char *key, in
  * "1.5s" is exactly 1500000 us; sums are checked for overflow. */
 int vtg_duration_parse(const char *s, int64_t *out_us) {
   static const struct { const char *name; int64_t us; } units[] = {
-      {"us", 1}, {"ms", 1000}, {"s", 1000000}, {"m", 60000000LL}, {"h", 3600000000LL}};
+      {"us", 1}, {"ms", 1000}, {"s", 1000000}, {"m", 60000000LL}, {"h", 3600000000LL},
+      {"d", 86400000000LL}}; /* days: retention settings ("90d") */
   int64_t total = 0;
   const char *p = s;
 

@@ -7,7 +7,9 @@ loopback scraping the coordinator's /metrics every second, and asks the
 Prometheus HTTP API until vantage_region_up reads 0 for (shop-api, us-east)
 and 1 for (shop-api, us-west). Then lets the scenario finish (it must pass),
 and runs `promtool check metrics` on the scrape run-scenario wrote with
---metrics. Exit 0 pass, 1 fail, 77 skip (prometheus or promtool missing).
+--metrics (no warnings allowed), and checks the per (check, region) result
+families in it against each other (check_result_families). Exit 0 pass,
+1 fail, 77 skip (prometheus or promtool missing).
 
 usage: prometheus.py BIN_DIR
 """
@@ -46,6 +48,96 @@ def query(base, expr):
         raise RuntimeError("query %s: %s" % (expr, doc))
     return {(m["metric"].get("check"), m["metric"].get("region")): float(m["value"][1])
             for m in doc["data"]["result"]}
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_scrape(text):
+    """[(name, {label: value}, float)] of the sample lines; families from # TYPE."""
+    samples, types = [], {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ", 3)
+            types[name] = typ
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        if m is None:
+            raise RuntimeError("unparsable sample line: %r" % line)
+        samples.append((m.group(1), dict(LABEL.findall(m.group(2) or "")), float(m.group(3))))
+    return samples, types
+
+
+def check_result_families(text):
+    """The issue 4 families after prom-scenario: types as agreed, down results
+    counted for the failing region, histograms cumulative and consistent, the
+    total phase observed once per result. Returns a short summary."""
+    samples, types = parse_scrape(text)
+    want = {"vantage_region_degraded": "gauge", "vantage_check_results_total": "counter",
+            "vantage_check_phase_duration_seconds": "histogram",
+            "vantage_check_tls_cert_expiry_timestamp_seconds": "gauge",
+            "vantage_resultlog_commit_duration_seconds": "histogram",
+            "vantage_store_write_duration_seconds": "histogram"}
+    for name, typ in want.items():
+        if types.get(name) != typ:
+            raise RuntimeError("%s: type %s, want %s" % (name, types.get(name), typ))
+    results, degraded = {}, {}
+    hist = {}  # (name, labels without le) -> {"buckets": [(le, v)], "count": v, "sum": v}
+    for name, labels, v in samples:
+        if name == "vantage_check_results_total":
+            key = (labels["check"], labels["region"], labels["outcome"], labels["error_class"])
+            results[key] = v
+        elif name == "vantage_region_degraded":
+            degraded[(labels["check"], labels["region"])] = v
+        elif name.endswith(("_bucket", "_sum", "_count")):
+            base, part = name.rsplit("_", 1)
+            if types.get(base) != "histogram":
+                continue
+            le = labels.pop("le", None)
+            h = hist.setdefault((base, tuple(sorted(labels.items()))), {"buckets": []})
+            if part == "bucket":
+                h["buckets"].append((float(le), v))
+            else:
+                h[part] = v
+    for (base, labels), h in hist.items():
+        b = h["buckets"]
+        if not b or b[-1][0] != float("inf") or "count" not in h or "sum" not in h:
+            raise RuntimeError("%s%s: incomplete histogram %s" % (base, labels, h))
+        if any(b[i][0] >= b[i + 1][0] or b[i][1] > b[i + 1][1] for i in range(len(b) - 1)):
+            raise RuntimeError("%s%s: buckets not cumulative: %s" % (base, labels, b))
+        if b[-1][1] != h["count"] or h["sum"] < 0:
+            raise RuntimeError("%s%s: +Inf %s, count %s, sum %s" % (base, labels, b[-1][1],
+                                                                    h["count"], h["sum"]))
+    down = results.get(("shop-api", "us-east", "down", "http_5xx"), 0)
+    if down < 10:
+        raise RuntimeError("shop-api us-east down/http_5xx results: %s (want >= 10)" % down)
+    for key, v in results.items():
+        if key[2] == "up" and key[3] != "none" or key[2] == "degraded" and key[3] != "none":
+            raise RuntimeError("results_total %s: error class must be none" % (key,))
+        if key[:2] == ("shop-api", "us-west") and key[2] == "down" and v > 0:
+            raise RuntimeError("results_total %s = %s: us-west never failed" % (key, v))
+    for check in ("shop-web", "shop-api"):
+        for region in ("us-east", "us-west"):
+            n = sum(v for k, v in results.items() if k[:2] == (check, region))
+            if n < 20:
+                raise RuntimeError("%s %s: only %s results counted" % (check, region, n))
+            total = hist.get(("vantage_check_phase_duration_seconds",
+                              (("check", check), ("phase", "total"), ("region", region))))
+            if total is None or total["count"] != n:
+                raise RuntimeError("%s %s: phase total count %s, results %s" % (
+                    check, region, total and total["count"], n))
+            if degraded.get((check, region)) != 0:
+                raise RuntimeError("vantage_region_degraded %s %s: %s" % (
+                    check, region, degraded.get((check, region))))
+    commits = hist.get(("vantage_resultlog_commit_duration_seconds", ()), {}).get("count", 0)
+    writes = hist.get(("vantage_store_write_duration_seconds", ()), {}).get("count", 0)
+    if commits < 1 or writes < 1:
+        raise RuntimeError("commit histogram count %s, store write count %s" % (commits, writes))
+    return "%d down results in us-east, %d histograms, %d commits, %d store writes" % (
+        down, len(hist), commits, writes)
 
 
 def stop(p):
@@ -122,6 +214,10 @@ def main(argv):
         state = query(base, 'vantage_region_state{check="shop-api",state="down"}')
         if state.get(("shop-api", "us-east")) != 1 or state.get(("shop-api", "us-west")) != 0:
             raise RuntimeError("vantage_region_state down: %s" % state)
+        downs = query(base, 'sum by (check, region) '
+                            '(vantage_check_results_total{check="shop-api",outcome="down"})')
+        if not downs.get(("shop-api", "us-east"), 0) > 0:
+            raise RuntimeError("prometheus: no down results counted for us-east: %s" % downs)
         stop(promp)
         promp = None
 
@@ -139,10 +235,11 @@ def main(argv):
         with open(scrape, "rb") as f:
             pt = subprocess.run([promtool, "check", "metrics"], stdin=f, capture_output=True,
                                 timeout=30)
-        if pt.returncode != 0:
-            raise RuntimeError("promtool check metrics: %s%s" % (pt.stdout.decode(),
-                                                                 pt.stderr.decode()))
+        if pt.returncode != 0 or pt.stdout.strip() or pt.stderr.strip():
+            raise RuntimeError("promtool check metrics (exit %d): %s%s" % (
+                pt.returncode, pt.stdout.decode(), pt.stderr.decode()))
         print("promtool check metrics: clean (%d bytes)" % len(text))
+        print("result families: %s" % check_result_families(text.decode()))
         ok = True
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         print("FAIL: %s" % e)

@@ -60,7 +60,7 @@ VTG_TEST(open_incident) {
   static const char *const keys[] = {"id",    "service", "check",      "kind",
                                      "scope", "onset",   "resolved",   "duration_s",
                                      "cause", "regions", "waves",      "peak_regions",
-                                     "total_regions"};
+                                     "total_regions", "maintenance"};
 
   regions[0].onset_us = T("2026-11-24T12:00:03.250Z");
   regions[0].resolved_us = T("2026-11-24T12:40:00.000Z");
@@ -192,7 +192,7 @@ VTG_TEST(unknowns_are_null) {
   inc.cause = 99; /* not a class: null rather than a made-up name */
   v = write_and_parse(&inc, 0, 0);
   ASSERT(v != NULL);
-  ASSERT_EQ(v->n, 13);
+  ASSERT_EQ(v->n, 14);
   ASSERT(is_null(v, "id"));
   ASSERT(is_null(v, "service"));
   ASSERT(is_null(v, "check"));

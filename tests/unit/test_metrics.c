@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkstats.h"
 #include "coord.h"
 #include "metrics.h"
 #include "test.h"
@@ -137,4 +138,79 @@ VTG_TEST(families_and_agents) {
   return 0;
 }
 
-VTG_TEST_MAIN(VTG_TEST_ENTRY(region_up_and_state_set) VTG_TEST_ENTRY(families_and_agents))
+/* The families fed by checkstats (one region down with refused
+ * connections, one up over TLS, one never heard from) and the degraded
+ * gauge beside the up gauge. */
+VTG_TEST(check_stats_families) {
+  fixture_t f;
+  ASSERT_EQ(fixture_init(&f), 0);
+  ASSERT((f.c.checkstats = vtg_checkstats_new()) != NULL);
+  Vantage__Result down = VANTAGE__RESULT__INIT, up = VANTAGE__RESULT__INIT;
+  down.outcome = VANTAGE__OUTCOME__OUTCOME_DOWN;
+  down.error_class = VANTAGE__ERROR_CLASS__ERROR_CLASS_CONNECT_REFUSED;
+  down.dns_us = 1000;
+  down.connect_us = 300;
+  down.total_us = 1500;
+  up.outcome = VANTAGE__OUTCOME__OUTCOME_UP;
+  up.dns_us = 1000;
+  up.connect_us = 2000;
+  up.tls_us = 20000;
+  up.ttfb_us = 40000;
+  up.total_us = 60000;
+  up.cert_expiry_unix = 1900000000;
+  for (int i = 0; i < 3; i++) vtg_checkstats_feed(f.c.checkstats, 7, 0, 0, &down, T0 + 190 * S);
+  for (int i = 0; i < 2; i++) vtg_checkstats_feed(f.c.checkstats, 7, 1, 2, &up, T0 + 190 * S);
+  /* Both agents of eu "west" then see it slow: degraded there. */
+  for (uint32_t a = 2; a < 4; a++) {
+    vtg_detect_result_t r = {.agent = a, .check = 7, .start_us = T0 + 200 * S + a * S,
+                             .total_us = 3000000, .outcome = VTG_OUTCOME_DEGRADED};
+    ASSERT_EQ(vtg_detect_feed(f.c.detect, &r), 0);
+  }
+  vtg_detect_advance(f.c.detect, T0 + 210 * S);
+  vtg_buf_reset(&f.out);
+  ASSERT_EQ(vtg_metrics_write(&f.c, T0 + 213 * S, &f.out), 0);
+  ASSERT_EQ(vtg_buf_append(&f.out, "", 1), 0);
+  static const char *const want[] = {
+      "\n# TYPE vantage_region_degraded gauge\n",
+      "\nvantage_region_degraded{check=\"shop-web\",region=\"us-east\"} 0\n",
+      "\nvantage_region_degraded{check=\"shop-web\",region=\"eu \\\"west\\\"\\\\\"} 1\n",
+      "\nvantage_region_up{check=\"shop-web\",region=\"eu \\\"west\\\"\\\\\"} 1\n",
+      "\n# TYPE vantage_check_results_total counter\n",
+      "\nvantage_check_results_total{check=\"shop-web\",region=\"us-east\",outcome=\"down\","
+      "error_class=\"connect_refused\"} 3\n",
+      "\nvantage_check_results_total{check=\"shop-web\",region=\"us-east\",outcome=\"up\","
+      "error_class=\"none\"} 0\n",
+      "\nvantage_check_results_total{check=\"shop-web\",region=\"us-east\",outcome=\"degraded\","
+      "error_class=\"none\"} 0\n",
+      "\nvantage_check_results_total{check=\"shop-web\",region=\"eu \\\"west\\\"\\\\\",outcome="
+      "\"up\",error_class=\"none\"} 2\n",
+      "\n# TYPE vantage_check_phase_duration_seconds histogram\n",
+      "\nvantage_check_phase_duration_seconds_count{check=\"shop-web\",region=\"us-east\","
+      "phase=\"connect\"} 3\n",
+      "\nvantage_check_phase_duration_seconds_bucket{check=\"shop-web\",region=\"us-east\","
+      "phase=\"total\",le=\"0.005\"} 3\n",
+      "\nvantage_check_phase_duration_seconds_bucket{check=\"shop-web\",region=\"eu \\\"west\\\""
+      "\\\\\",phase=\"tls\",le=\"0.025\"} 2\n",
+      "\nvantage_check_phase_duration_seconds_sum{check=\"shop-web\",region=\"eu \\\"west\\\""
+      "\\\\\",phase=\"total\"} 0.12\n",
+      "\n# TYPE vantage_check_tls_cert_expiry_timestamp_seconds gauge\n"
+      "vantage_check_tls_cert_expiry_timestamp_seconds{check=\"shop-web\"} 1900000000\n",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    if (!has(&f, want[i])) fprintf(stderr, "missing: %s", want[i]);
+    ASSERT(has(&f, want[i]));
+  }
+  ASSERT(!has(&f, "vantage_region_degraded{check=\"shop-web\",region=\"ap-south\"}"));
+  ASSERT(!has(&f, "outcome=\"down\",error_class=\"none\""));
+  ASSERT(!has(&f, "region=\"us-east\",phase=\"tls\""));
+  ASSERT(!has(&f, "region=\"ap-south\",outcome"));
+  /* No store and no result log here: their histograms are left out. */
+  ASSERT(!has(&f, "vantage_store_write_duration_seconds"));
+  ASSERT(!has(&f, "vantage_resultlog_commit_duration_seconds"));
+  vtg_checkstats_free(f.c.checkstats);
+  fixture_close(&f);
+  return 0;
+}
+
+VTG_TEST_MAIN(VTG_TEST_ENTRY(region_up_and_state_set) VTG_TEST_ENTRY(families_and_agents)
+                  VTG_TEST_ENTRY(check_stats_families))

@@ -69,7 +69,7 @@ int vtg_yconf_double(vtg_yconf_t *c, const vtg_ynode_t *m, const char *key, int 
                      double min, double max, double *out);
 int vtg_yconf_bool(vtg_yconf_t *c, const vtg_ynode_t *m, const char *key, int required,
                    int *out);
-/* Durations: "250ms", "1s", "1.5s", "2m", "1h", "1h30m", "100us"; a bare
+/* Durations: "250ms", "1s", "1.5s", "2m", "1h", "1h30m", "100us", "14d"; a bare
  * number is refused ("expected a duration such as 30s"). Result in
  * microseconds, checked against [min_us, max_us]. */
 int vtg_yconf_duration(vtg_yconf_t *c, const vtg_ynode_t *m, const char *key, int required,
