@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rollup.h"
 #include "vtg/buf.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
@@ -42,7 +43,8 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 enum {
   OPT_FILTERS = 1, /* --since, --check */
   OPT_ARG = 2,     /* one positional argument */
-  OPT_SILENCE = 4  /* --for, --reason, --service, --list, --end */
+  OPT_SILENCE = 4, /* --for, --reason, --service, --list, --end */
+  OPT_BY_SERVICE = 8 /* outages --by-service */
 };
 
 typedef struct cli_opts_s {
@@ -57,6 +59,7 @@ typedef struct cli_opts_s {
   int service;        /* silence --service: arg names a service */
   int list;           /* silence --list */
   const char *end_id; /* silence --end */
+  int by_service;     /* outages --by-service */
 } cli_opts_t;
 
 typedef struct cli_cmd_s {
@@ -392,6 +395,39 @@ static void fmt_member_ago(const vtg_json_t *obj, const char *key, int64_t now_u
     snprintf(out, size, "-");
 }
 
+/* A time cell with its window (issue 5): "12:04:31 (window 0.6 s, 3 min
+ * ago)"; without a known window the plain time cell. */
+static void fmt_member_time_window(const vtg_json_t *obj, const char *key, const char *wkey,
+                                   int64_t now_us, char *out, size_t size) {
+  char plain[96];
+  const vtg_json_t *w = vtg_json_get(obj, wkey);
+  fmt_member_time(obj, key, now_us, plain, sizeof plain);
+  const char *paren = strchr(plain, '(');
+  if (w == NULL || w->type != VTG_JSON_NUMBER || strcmp(plain, "-") == 0) {
+    snprintf(out, size, "%s", plain);
+  } else if (paren == NULL) {
+    snprintf(out, size, "%s (window %.1f s)", plain, w->number);
+  } else {
+    snprintf(out, size, "%.*s(window %.1f s, %s", (int)(paren - plain), plain, w->number,
+             paren + 1);
+  }
+}
+
+/* A duration with its uncertainty: the true one lies between duration -
+ * resolved_window and duration + onset_window ("20 s (-0.2/+0.6 s)"). */
+static void fmt_duration_window(const vtg_json_t *obj, char *out, size_t size) {
+  char dur[48];
+  const vtg_json_t *ow = vtg_json_get(obj, "onset_window_s");
+  const vtg_json_t *rw = vtg_json_get(obj, "resolved_window_s");
+  vtg_cli_fmt_duration(vtg_json_get_num(obj, "duration_s", 0), dur, sizeof dur);
+  if (ow != NULL && ow->type == VTG_JSON_NUMBER && rw != NULL && rw->type == VTG_JSON_NUMBER)
+    snprintf(out, size, "%s (-%.1f/+%.1f s)", dur, rw->number, ow->number);
+  else if (ow != NULL && ow->type == VTG_JSON_NUMBER)
+    snprintf(out, size, "%s (+%.1f s)", dur, ow->number);
+  else
+    snprintf(out, size, "%s", dur);
+}
+
 static const char *state_color(const char *state) {
   if (strcmp(state, "up") == 0) return C_GREEN;
   if (strcmp(state, "degraded") == 0) return C_YELLOW;
@@ -448,6 +484,40 @@ static void chart_fill(chart_t *c, char *row, char ch) {
     if (c->cover[k] >= 0.5 || c->hit[k]) row[k] = ch;
     c->cover[k] = 0;
     c->hit[k] = 0;
+  }
+}
+
+/* Sets '?' where the coverage is unknown time and the row still says up
+ * ('.'); clears the coverage. Returns whether any cell was set. */
+static int chart_fill_unknown(chart_t *c, char *row) {
+  int any = 0;
+  for (int k = 0; k < c->n; k++) {
+    if ((c->cover[k] >= 0.5 || c->hit[k]) && row[k] == '.') {
+      row[k] = '?';
+      any = 1;
+    }
+    c->cover[k] = 0;
+    c->hit[k] = 0;
+  }
+  return any;
+}
+
+/* The completed minutes of region `name` that the history answer calls
+ * unknown, added to the current row's coverage. */
+static void chart_unknown(chart_t *c, const vtg_json_t *hist, const char *name) {
+  const vtg_json_t *regs = vtg_json_get(hist, "regions");
+  int64_t step = (int64_t)(vtg_json_get_num(hist, "step_s", 60) * 1e6);
+  if (name == NULL || step <= 0) return;
+  for (size_t i = 0; regs != NULL && regs->type == VTG_JSON_ARRAY && i < regs->n; i++) {
+    const vtg_json_t *cells = vtg_json_get(regs->items[i], "cells");
+    if (strcmp(vtg_json_get_str(regs->items[i], "region", ""), name) != 0) continue;
+    for (size_t k = 0; cells != NULL && cells->type == VTG_JSON_ARRAY && k < cells->n; k++) {
+      int64_t t;
+      if (json_time(cells->items[k], "t", &t) != 0 || t + step > c->now) continue;
+      if (strcmp(vtg_json_get_str(cells->items[k], "state", ""), "unknown") == 0)
+        chart_add(c, t, t + step);
+    }
+    return;
   }
 }
 
@@ -552,10 +622,15 @@ static int64_t tick_step_s(double dt_us, int label_cols) {
 
 int vtg_cli_timeline_chart(const vtg_json_t *inc, int width, int64_t now_us, int color,
                            vtg_buf_t *out) {
+  return vtg_cli_timeline_chart_hist(inc, NULL, width, now_us, color, out);
+}
+
+int vtg_cli_timeline_chart_hist(const vtg_json_t *inc, const vtg_json_t *hist, int width,
+                                int64_t now_us, int color, vtg_buf_t *out) {
   const vtg_json_t *regs = vtg_json_get(inc, "regions");
   const vtg_json_t *waves = vtg_json_get(inc, "waves");
   int64_t onset, end, pad;
-  int open, lw = 5 /* "waves" */, err = 0;
+  int open, lw = 5 /* "waves" */, err = 0, unknown = 0;
   char *row = NULL, *axis = NULL, *labels = NULL;
   chart_t c;
 
@@ -619,6 +694,10 @@ int vtg_cli_timeline_chart(const vtg_json_t *inc, int width, int64_t now_us, int
     memset(row, '.', (size_t)c.n);
     chart_region(&c, reg, waves);
     chart_fill(&c, row, '#');
+    if (hist != NULL) {
+      chart_unknown(&c, hist, vtg_json_get_str(reg, "region", NULL));
+      unknown |= chart_fill_unknown(&c, row);
+    }
     put(&err, out, "%s%*s  ", label, lw - (int)text_width(label), "");
     chart_put_cells(&err, out, row, c.n, color);
     put(&err, out, "\n");
@@ -694,13 +773,14 @@ int vtg_cli_timeline_chart(const vtg_json_t *inc, int width, int64_t now_us, int
     const char *red = color ? C_RED : "", *reset = color ? C_RESET : "";
     int len;
     vtg_cli_fmt_duration(c.dt / 1e6, colw, sizeof colw);
-    len = (int)strlen("# down  . up  (one column = )") + (int)strlen(colw) +
+    const char *unk = unknown ? "  ? unknown" : "";
+    len = (int)strlen("# down  . up  (one column = )") + (int)strlen(unk) + (int)strlen(colw) +
           (open ? (int)strlen(", still open") : 0);
     if (lw + 2 + len <= width - 1)
-      put(&err, out, "%*s  %s#%s down  . up  (one column = %s%s)\n", lw, "", red, reset, colw,
-          open ? ", still open" : "");
+      put(&err, out, "%*s  %s#%s down  . up%s  (one column = %s%s)\n", lw, "", red, reset, unk,
+          colw, open ? ", still open" : "");
     else /* a narrow terminal: short lines from the left edge */
-      put(&err, out, "%s#%s down  . up\ncolumn: %s\n", red, reset, colw);
+      put(&err, out, "%s#%s down  . up%s\ncolumn: %s\n", red, reset, unk, colw);
   }
 out:
   free(c.cover);
@@ -949,9 +1029,72 @@ static int outages_path(const cli_opts_t *o, char *out, size_t size) {
 
 /* ---- subcommands ---- */
 
+/* The history of the incident's check back to a little before its onset
+ * (at most the API's 1440 minutes), for the chart's unknown minutes; NULL
+ * when it cannot be had (an older coordinator, an error already reported):
+ * the chart is drawn without them. */
+static vtg_json_t *fetch_incident_history(const cli_opts_t *o, const vtg_json_t *inc,
+                                          int64_t now_us) {
+  const char *check = vtg_json_get_str(inc, "check", NULL);
+  char path[1200], perr[128];
+  vtg_json_t *v = NULL;
+  vtg_buf_t body;
+  int64_t onset;
+  char *esc;
+  if (check == NULL || json_time(inc, "onset", &onset) != 0) return NULL;
+  int64_t minutes = (now_us - onset) / 60000000 + 3;
+  if (minutes > 1440) minutes = 1440;
+  if (minutes < 1) minutes = 1;
+  if ((esc = url_escape(check)) == NULL) return NULL;
+  int n = snprintf(path, sizeof path, "/api/v1/history?check=%s&minutes=%" PRId64, esc, minutes);
+  free(esc);
+  if (n < 0 || (size_t)n >= sizeof path) return NULL;
+  if (api_call(o->url, "GET", path, NULL, &body) != EXIT_OK) return NULL;
+  if (vtg_json_parse(body.data, body.len, &v, perr, sizeof perr) != 0 ||
+      v->type != VTG_JSON_OBJECT) {
+    vtg_json_free(v);
+    v = NULL;
+  }
+  vtg_buf_free(&body);
+  return v;
+}
+
+/* GET /api/v1/uptime (every check, 24 h) for the status table; NULL when
+ * it cannot be had (an older coordinator, an error already reported):
+ * the table then shows "-". */
+static vtg_json_t *fetch_uptime(const cli_opts_t *o) {
+  vtg_buf_t body;
+  vtg_json_t *v = NULL;
+  if (api_call(o->url, "GET", "/api/v1/uptime", NULL, &body) != EXIT_OK) return NULL;
+  if (parse_answer(o, "/api/v1/uptime", &body, VTG_JSON_ARRAY, &v) != EXIT_OK) v = NULL;
+  vtg_buf_free(&body);
+  return v;
+}
+
+/* "99.95% (cov 87%)" for (check, region) from the uptime answer (rollup.h:
+ * uptime over the known time, coverage of the window); "- (cov 0%)" when
+ * nothing is known, "-" when the answer has no such entry. */
+static void fmt_uptime(const vtg_json_t *up, const char *check, const char *region, char *buf,
+                       size_t size) {
+  snprintf(buf, size, "-");
+  for (size_t i = 0; up != NULL && i < up->n; i++) {
+    const vtg_json_t *regs = vtg_json_get(up->items[i], "regions");
+    if (strcmp(vtg_json_get_str(up->items[i], "check", ""), check) != 0) continue;
+    for (size_t k = 0; regs != NULL && regs->type == VTG_JSON_ARRAY && k < regs->n; k++) {
+      if (strcmp(vtg_json_get_str(regs->items[k], "region", ""), region) != 0) continue;
+      char u[24], c[24];
+      vtg_rollup_format_pct(vtg_json_get_num(regs->items[k], "uptime", -1), 2, u, sizeof u);
+      vtg_rollup_format_pct(vtg_json_get_num(regs->items[k], "coverage", 0), 0, c, sizeof c);
+      snprintf(buf, size, "%s (cov %s)", u, c);
+      return;
+    }
+    return;
+  }
+}
+
 static int cmd_status(const cli_opts_t *o) {
-  static const char *const hdr[] = {"SERVICE", "CHECK",      "REGION", "STATE",
-                                    "AGENTS",  "LAST PROBE", "LATENCY"};
+  static const char *const hdr[] = {"SERVICE", "CHECK",      "REGION",  "STATE",     "AGENTS",
+                                    "LAST PROBE", "LATENCY", "UPTIME 24H", "ADDRESSES"};
   int64_t now = vtg_clock_wall_us();
   vtg_json_t *arr = NULL;
   table_t t;
@@ -959,7 +1102,8 @@ static int cmd_status(const cli_opts_t *o) {
 
   ret = fetch_array(o, "/api/v1/status", "no checks reported (no agents connected yet?)", &arr);
   if (ret != EXIT_OK || arr == NULL) return ret;
-  table_init(&t, hdr, 7);
+  vtg_json_t *up = fetch_uptime(o);
+  table_init(&t, hdr, 9);
   for (size_t i = 0; i < arr->n; i++) {
     const vtg_json_t *e = arr->items[i];
     const char *state = vtg_json_get_str(e, "state", "unknown");
@@ -969,7 +1113,16 @@ static int cmd_status(const cli_opts_t *o) {
     table_set(&t, r, 0, vtg_json_get_str(e, "service", "-"), NULL);
     table_set(&t, r, 1, vtg_json_get_str(e, "check", "-"), NULL);
     table_set(&t, r, 2, vtg_json_get_str(e, "region", "-"), NULL);
-    table_set(&t, r, 3, state, state_color(state));
+    /* "unknown (network)": no healthy agent because the region's own path
+     * is down, not the target. */
+    const char *blame = vtg_json_get_str(e, "blame", NULL);
+    char sbuf[48];
+    if (blame != NULL) {
+      snprintf(sbuf, sizeof sbuf, "%s (%s)", state, blame);
+      table_set(&t, r, 3, sbuf, state_color(state));
+    } else {
+      table_set(&t, r, 3, state, state_color(state));
+    }
     snprintf(buf, sizeof buf, "%.0f/%.0f", vtg_json_get_num(e, "healthy_agents", 0),
              vtg_json_get_num(e, "agents", 0));
     table_set(&t, r, 4, buf, NULL);
@@ -980,7 +1133,20 @@ static int cmd_status(const cli_opts_t *o) {
     else
       snprintf(buf, sizeof buf, "-");
     table_set(&t, r, 6, buf, NULL);
+    fmt_uptime(up, vtg_json_get_str(e, "check", ""), vtg_json_get_str(e, "region", ""), buf,
+               sizeof buf);
+    table_set(&t, r, 7, buf, NULL);
+    /* The addresses the region's agents probed lately (every_address: all). */
+    vtg_buf_t ab;
+    const vtg_json_t *al = vtg_json_get(e, "addresses");
+    vtg_buf_init(&ab, 1024);
+    for (size_t k = 0; al != NULL && al->type == VTG_JSON_ARRAY && k < al->n; k++)
+      if (al->items[k]->type == VTG_JSON_STRING)
+        (void)vtg_buf_printf(&ab, "%s%s", ab.len ? "," : "", al->items[k]->string);
+    table_set(&t, r, 8, ab.len ? ab.data : "-", NULL);
+    vtg_buf_free(&ab);
   }
+  vtg_json_free(up);
   vtg_json_free(arr);
   return table_finish(&t);
 }
@@ -996,6 +1162,78 @@ static void join_regions(const vtg_json_t *regs, int objects, vtg_buf_t *b) {
   }
 }
 
+/* "api 62%, web 38%": a service incident's kind_share, largest first
+ * (ties by name); "-" when unknown (no down probe counted). */
+static void kind_share_text(const vtg_json_t *ks, vtg_buf_t *b) {
+  int done[64] = {0};
+  size_t n = ks != NULL && ks->type == VTG_JSON_OBJECT ? ks->n : 0;
+  if (n > 64) n = 64;
+  for (size_t round_ = 0; round_ < n; round_++) {
+    size_t best = n;
+    for (size_t k = 0; k < n; k++) {
+      if (done[k] || ks->items[k]->type != VTG_JSON_NUMBER) continue;
+      if (best == n || ks->items[k]->number > ks->items[best]->number ||
+          (ks->items[k]->number == ks->items[best]->number &&
+           strcmp(ks->keys[k], ks->keys[best]) < 0))
+        best = k;
+    }
+    if (best == n) break;
+    done[best] = 1;
+    vtg_buf_printf(b, "%s%s %.0f%%", round_ ? ", " : "", ks->keys[best],
+                   ks->items[best]->number * 100.0);
+  }
+  if (b->len == 0) vtg_buf_appends(b, "-");
+}
+
+/* outages --by-service: GET /api/v1/service-incidents[?since=..]. */
+static int outages_by_service(const cli_opts_t *o) {
+  static const char *const hdr[] = {"ID",     "SERVICE", "ONSET",       "DURATION",
+                                    "CHECKS", "REGIONS", "DOWN PROBES"};
+  int64_t now = vtg_clock_wall_us();
+  vtg_json_t *arr = NULL;
+  char path[128], since[40];
+  table_t t;
+  int ret;
+
+  snprintf(path, sizeof path, "/api/v1/service-incidents");
+  if (o->since_us != INT64_MIN) {
+    vtg_clock_format_rfc3339(o->since_us, since, sizeof since);
+    snprintf(path, sizeof path, "/api/v1/service-incidents?since=%s", since);
+  }
+  ret = fetch_array(o, path, "no service incidents", &arr);
+  if (ret != EXIT_OK || arr == NULL) return ret;
+  table_init(&t, hdr, 7);
+  for (size_t i = 0; i < arr->n; i++) {
+    const vtg_json_t *e = arr->items[i];
+    int64_t res;
+    int open = json_time(e, "resolved", &res) != 0;
+    const char *open_color = !open ? NULL : json_true(e, "maintenance") ? C_YELLOW : C_RED;
+    char buf[96], dur[48];
+    vtg_buf_t b;
+    size_t r = table_row(&t);
+
+    table_set(&t, r, 0, vtg_json_get_str(e, "id", "-"), open_color);
+    table_set(&t, r, 1, vtg_json_get_str(e, "service", "-"), NULL);
+    fmt_member_time(e, "onset", now, buf, sizeof buf);
+    table_set(&t, r, 2, buf, NULL);
+    vtg_cli_fmt_duration(vtg_json_get_num(e, "duration_s", 0), dur, sizeof dur);
+    snprintf(buf, sizeof buf, "%s%s", dur, open ? " (open)" : "");
+    table_set(&t, r, 3, buf, open_color);
+    vtg_buf_init(&b, 64 * 1024);
+    join_regions(vtg_json_get(e, "checks"), 0, &b);
+    table_set(&t, r, 4, b.data ? b.data : "", NULL);
+    vtg_buf_reset(&b);
+    join_regions(vtg_json_get(e, "regions"), 0, &b);
+    table_set(&t, r, 5, b.data ? b.data : "", NULL);
+    vtg_buf_reset(&b);
+    kind_share_text(vtg_json_get(e, "kind_share"), &b);
+    table_set(&t, r, 6, b.data ? b.data : "-", NULL);
+    vtg_buf_free(&b);
+  }
+  vtg_json_free(arr);
+  return table_finish(&t);
+}
+
 static int cmd_outages(const cli_opts_t *o) {
   static const char *const hdr[] = {"ID",      "CHECK",   "SCOPE", "ONSET", "DURATION",
                                     "REGIONS", "CAUSE",   "WAVES", "NOTE"};
@@ -1006,6 +1244,7 @@ static int cmd_outages(const cli_opts_t *o) {
   table_t t;
   int ret;
 
+  if (o->by_service) return outages_by_service(o);
   if ((ret = outages_path(o, path, sizeof path)) != EXIT_OK) return ret;
   ret = fetch_array(o, path, "no outages", &arr);
   if (ret != EXIT_OK || arr == NULL) return ret;
@@ -1023,16 +1262,16 @@ static int cmd_outages(const cli_opts_t *o) {
     int maint = json_true(e, "maintenance");
     /* An open incident is red, unless it is expected (maintenance). */
     const char *open_color = !open ? NULL : maint ? C_YELLOW : C_RED;
-    char buf[96], dur[48];
+    char buf[160], dur[96];
     vtg_buf_t regs;
     size_t r = table_row(&t);
 
     table_set(&t, r, 0, vtg_json_get_str(e, "id", "-"), open_color);
     table_set(&t, r, 1, vtg_json_get_str(e, "check", "-"), NULL);
     table_set(&t, r, 2, vtg_json_get_str(e, "scope", "-"), NULL);
-    fmt_member_time(e, "onset", now, buf, sizeof buf);
+    fmt_member_time_window(e, "onset", "onset_window_s", now, buf, sizeof buf);
     table_set(&t, r, 3, buf, NULL);
-    vtg_cli_fmt_duration(vtg_json_get_num(e, "duration_s", 0), dur, sizeof dur);
+    fmt_duration_window(e, dur, sizeof dur);
     snprintf(buf, sizeof buf, "%s%s", dur, open ? " (open)" : "");
     table_set(&t, r, 4, buf, open_color);
     vtg_buf_init(&regs, 64 * 1024);
@@ -1122,7 +1361,7 @@ static int print_events(tl_event_t *ev, size_t n, int several) {
 
 /* timeline ID: a summary, the chart and the wave list of one incident. */
 static int timeline_one(const cli_opts_t *o) {
-  char *id = url_escape(o->arg), path[1200], line[256], when[96], dur[48];
+  char *id = url_escape(o->arg), path[1200], line[256], when[128], dur[96];
   vtg_buf_t body, chart;
   vtg_json_t *inc = NULL;
   tl_event_t *ev = NULL;
@@ -1160,18 +1399,22 @@ static int timeline_one(const cli_opts_t *o) {
            json_true(inc, "maintenance") ? ", under maintenance" : "");
   sanitize(line);
   put(&err, &chart, "%s%s%s\n", color ? C_BOLD : "", line, color ? C_RESET : "");
-  fmt_member_time(inc, "onset", now, when, sizeof when);
-  vtg_cli_fmt_duration(vtg_json_get_num(inc, "duration_s", 0), dur, sizeof dur);
-  put(&err, &chart, "onset %s, ", when);
+  fmt_member_time_window(inc, "onset", "onset_window_s", now, when, sizeof when);
+  fmt_duration_window(inc, dur, sizeof dur);
+  put(&err, &chart, "onset    %s\n", when);
   if (json_time(inc, "resolved", &t) == 0) {
-    vtg_cli_fmt_time(t, now, when, sizeof when);
-    put(&err, &chart, "resolved %s, lasted %s", when, dur);
+    fmt_member_time_window(inc, "resolved", "resolved_window_s", now, when, sizeof when);
+    put(&err, &chart, "resolved %s\nlasted %s", when, dur);
   } else {
     put(&err, &chart, "%sopen%s for %s", color ? C_RED : "", color ? C_RESET : "", dur);
   }
   put(&err, &chart, "; peak %.0f of %.0f regions\n\n", vtg_json_get_num(inc, "peak_regions", 0),
       vtg_json_get_num(inc, "total_regions", 0));
-  if (err == 0) err = vtg_cli_timeline_chart(inc, term_width(), now, color, &chart);
+  if (err == 0) {
+    vtg_json_t *hist = fetch_incident_history(o, inc, now);
+    err = vtg_cli_timeline_chart_hist(inc, hist, term_width(), now, color, &chart);
+    vtg_json_free(hist);
+  }
   if (err != 0) {
     fprintf(stderr, "%s: %s: cannot draw the incident: %s\n", PROG, o->arg,
             err == VTG_EINVAL ? "it has no onset" : vtg_strerror(err));
@@ -1242,7 +1485,12 @@ static int cmd_agents(const cli_opts_t *o) {
     table_set(&t, r, 1, vtg_json_get_str(e, "region", "-"), NULL);
     table_set(&t, r, 2, vtg_json_get_str(e, "country", "-"), NULL);
     table_set(&t, r, 3, conn ? "yes" : "no", conn ? C_GREEN : C_RED);
-    table_set(&t, r, 4, impaired ? "impaired" : suspect ? "suspect" : "ok",
+    /* Why it is impaired: "impaired (vantage)" is the agent itself,
+     * "impaired (network)" its whole region's path. */
+    const char *blame = vtg_json_get_str(e, "blame", NULL);
+    char hbuf[48];
+    snprintf(hbuf, sizeof hbuf, "impaired (%s)", blame ? blame : "?");
+    table_set(&t, r, 4, impaired ? hbuf : suspect ? "suspect" : "ok",
               impaired ? C_RED : suspect ? C_YELLOW : C_GREEN);
     snprintf(buf, sizeof buf, "%.0f (%.0f down)", vtg_json_get_num(e, "checks", 0),
              vtg_json_get_num(e, "checks_down", 0));
@@ -1460,9 +1708,11 @@ static int cmd_silence(const cli_opts_t *o) {
 static const cli_cmd_t commands[] = {
     {"status", {"", NULL}, "the state of every check in every region", 0, cmd_status},
     {"outages",
-     {"[--since DURATION] [--check NAME]", NULL},
-     "check incidents, open ones first, then newest first",
-     OPT_FILTERS,
+     {"[--since DURATION] [--check NAME]", "--by-service [--since DURATION]", NULL},
+     "check incidents, open ones first, then newest first; with --by-service the\n"
+     "service incidents (a service's overlapping check incidents) and their share\n"
+     "of down probes by endpoint kind",
+     OPT_FILTERS | OPT_BY_SERVICE,
      cmd_outages},
     {"timeline",
      {"INCIDENT-ID", "[--since DURATION] [--check NAME]", NULL},
@@ -1519,6 +1769,8 @@ static void usage(FILE *f, const cli_cmd_t *cmd, int full) {
     fprintf(f, "  --since DURATION    only incidents active in the last DURATION (90s, 30m,\n"
                "                      2h, 1d)\n"
                "  --check NAME        only incidents of this check\n");
+  if (cmd->opts & OPT_BY_SERVICE)
+    fprintf(f, "  --by-service        service incidents with kind shares (not with --check)\n");
   if (cmd->opts & OPT_SILENCE)
     fprintf(f, "  --for DURATION      how long (30m, 2h, 1d)\n"
                "  --reason TEXT       why, shown with the silence\n"
@@ -1633,6 +1885,8 @@ int vtg_cli_run(int argc, char **argv) {
       if ((v = opt_value(argc, argv, &i, "--check")) == NULL)
         return bad_usage(cmd, "--check needs a check name");
       o.check = v;
+    } else if ((cmd->opts & OPT_BY_SERVICE) && strcmp(a, "--by-service") == 0) {
+      o.by_service = 1;
     } else if ((cmd->opts & OPT_SILENCE) && opt_is(a, "--for")) {
       if ((v = opt_value(argc, argv, &i, "--for")) == NULL)
         return bad_usage(cmd, "--for needs a duration");
@@ -1658,6 +1912,8 @@ int vtg_cli_run(int argc, char **argv) {
   }
 
   /* Combinations. */
+  if (o.by_service && o.check != NULL)
+    return bad_usage(cmd, "--check selects check incidents; not with --by-service");
   if (strcmp(cmd->name, "timeline") == 0 && o.arg != NULL &&
       (o.check != NULL || o.since_us != INT64_MIN))
     return bad_usage(cmd, "--since and --check select incidents; not with an INCIDENT-ID");

@@ -46,4 +46,13 @@ void vtg_cli_fmt_time(int64_t t_us, int64_t now_us, char *out, size_t size);
 int vtg_cli_timeline_chart(const vtg_json_t *inc, int width, int64_t now_us, int color,
                            vtg_buf_t *out);
 
+/* The same chart, with the minutes a region's state was unknown (no
+ * results covered them: its agents were gone, the coordinator was down)
+ * drawn '?' where the region is not down. hist is a GET /api/v1/history
+ * answer for the incident's check (NULL: none, as above); only its
+ * completed minutes count (a minute's cell ending at or before now_us).
+ * The legend then names '?'. Minute resolution. */
+int vtg_cli_timeline_chart_hist(const vtg_json_t *inc, const vtg_json_t *hist, int width,
+                                int64_t now_us, int color, vtg_buf_t *out);
+
 #endif

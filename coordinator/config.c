@@ -34,14 +34,15 @@ static const char *const retention_keys[] = {"result_log", "rollups", "incidents
 static const char *const detect_keys[] = {"fail_threshold", "recover_threshold",
                                           "min_regions",    "merge_gap",
                                           "settle",         "lateness",
-                                          NULL};
+                                          "incident_interval", NULL};
 static const char *const registry_keys[] = {"id", "region", "country", "lat", "lon", NULL};
 static const char *const service_keys[] = {"name", "endpoints", NULL};
 static const char *const endpoint_keys[] = {
     "check",      "kind",   "url",    "method",   "interval", "timeout",
     "accept",     "max_latency",      "regions",  "type",     "headers",
     "body",       "follow_redirects", "body_regex", "target", "name",
-    "record",     "expect", "resolver", "min_days_left", "ip_version", NULL};
+    "record",     "expect", "resolver", "min_days_left", "ip_version", "every_address",
+    "incident_interval", "control", NULL};
 static const char *const maint_keys[] = {"check", "service", "start", "end", "duration",
                                          "weekly", "reason", NULL};
 static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
@@ -340,7 +341,11 @@ static const struct {
     {"url", T_HTTP | T_TLS},   {"method", T_HTTP},   {"accept", T_HTTP},
     {"headers", T_HTTP},       {"body", T_HTTP},     {"follow_redirects", T_HTTP},
     {"body_regex", T_HTTP},    {"target", T_TCP | T_TLS}, {"name", T_DNS},
-    {"record", T_DNS},         {"expect", T_DNS},    {"resolver", T_DNS},
+    {"record", T_DNS},         {"expect", T_DNS},
+    /* resolver: a dns check's server, or the one an every_address check
+     * resolves its host with (refused without every_address below). */
+    {"resolver", T_DNS | T_HTTP | T_TCP | T_TLS},
+    {"every_address", T_HTTP | T_TCP | T_TLS},
     {"min_days_left", T_TLS},
     /* A DNS check's family is its record type (A or AAAA); the resolver's
      * address fixes the transport. */
@@ -476,6 +481,9 @@ static int parse_http(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch
                              ch->method);
   }
   if ((err = vtg_yconf_bool(c, ep, "follow_redirects", 0, &ch->follow_redirects))) return err;
+  /* A control check: an endpoint that should work from anywhere, whose
+   * failure at one vantage point blames that point (detect.h). */
+  if ((err = vtg_yconf_bool(c, ep, "control", 0, &ch->control))) return err;
   if ((err = vtg_yconf_str(c, ep, "body_regex", 0, &ch->body_regex))) return err;
   if (ch->body_regex != NULL) {
     const vtg_ynode_t *r = vtg_yconf_get(ep, "body_regex");
@@ -555,9 +563,25 @@ static int get_dns_expect(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t
   return 0;
 }
 
+/* `resolver:` ("ip[:port]") into ch->dns_resolver, canonical; absent
+ * leaves it NULL (the system resolver). */
+static int get_resolver(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
+  char *res = NULL;
+  int err;
+  if ((err = vtg_yconf_str(c, ep, "resolver", 0, &res))) return err;
+  if (res == NULL) return 0;
+  ch->dns_resolver = canon_resolver(res);
+  free(res);
+  if (ch->dns_resolver == NULL)
+    return vtg_yconf_error(c, vtg_yconf_get(ep, "resolver"),
+                           "expected an IP address with an optional port, such as 192.0.2.53, "
+                           "192.0.2.53:5353 or [2001:db8::53]:53");
+  return 0;
+}
+
 static int parse_dns(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch) {
   int err;
-  char *rec = NULL, *res = NULL;
+  char *rec = NULL;
   if ((err = vtg_yconf_str(c, ep, "name", 1, &ch->dns_name))) return err;
   if (!hostname_ok(ch->dns_name))
     return vtg_yconf_error(c, vtg_yconf_get(ep, "name"), "'%s' is not a valid DNS name",
@@ -572,15 +596,7 @@ static int parse_dns(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cfg_t *ch)
     ch->dns_record = r;
   }
   if ((err = get_dns_expect(c, ep, ch))) return err;
-  if ((err = vtg_yconf_str(c, ep, "resolver", 0, &res))) return err;
-  if (res != NULL) {
-    ch->dns_resolver = canon_resolver(res);
-    free(res);
-    if (ch->dns_resolver == NULL)
-      return vtg_yconf_error(c, vtg_yconf_get(ep, "resolver"),
-                             "expected an IP address with an optional port, such as 192.0.2.53, "
-                             "192.0.2.53:5353 or [2001:db8::53]:53");
-  }
+  if ((err = get_resolver(c, ep, ch))) return err;
   /* The display URL, RFC 4501 style. */
   char what[300];
   snprintf(what, sizeof what, "%s?type=%s", ch->dns_name, record_names[ch->dns_record]);
@@ -658,6 +674,15 @@ static int parse_type_fields(vtg_yconf_t *c, const vtg_ynode_t *ep, vtg_check_cf
       return vtg_yconf_error(c, ipv, "ip_version must be 4, 6 or any");
     ch->ip_version = ipv->scalar[0] == '4' ? 4 : ipv->scalar[0] == '6' ? 6 : 0;
   }
+  if (ch->type != VTG_CHECK_TYPE_DNS) {
+    /* every_address (issue 5): probe each address of the host apart. */
+    if ((err = vtg_yconf_bool(c, ep, "every_address", 0, &ch->every_address))) return err;
+    if ((err = get_resolver(c, ep, ch))) return err;
+    if (ch->dns_resolver != NULL && !ch->every_address)
+      return vtg_yconf_error(c, vtg_yconf_get(ep, "resolver"),
+                             "'resolver' applies to a %s check only with every_address: true",
+                             type_names[ch->type]);
+  }
   switch (ch->type) {
   case VTG_CHECK_TYPE_TCP: err = parse_tcp(c, ep, ch); break;
   case VTG_CHECK_TYPE_DNS: err = parse_dns(c, ep, ch); break;
@@ -707,6 +732,21 @@ static int parse_endpoint(vtg_yconf_t *c, const vtg_ynode_t *ep, const char *svc
   if (ch->max_latency_us >= ch->timeout_us)
     return vtg_yconf_error(c, vtg_yconf_get(ep, "max_latency"),
                            "max_latency must be shorter than the timeout (%lldms)",
+                           (long long)(ch->timeout_us / US_PER_MS));
+  /* The faster cadence while the check is down somewhere (burst.h): a
+   * probe must still end before the next turn, so it stays above the
+   * timeout, and it is never slower than the normal interval. */
+  ch->incident_interval_us = 0;
+  if ((err = vtg_yconf_duration(c, ep, "incident_interval", 0, 100 * US_PER_MS, MAX_DURATION_US,
+                                &ch->incident_interval_us)))
+    return err;
+  if (ch->incident_interval_us > ch->interval_us)
+    return vtg_yconf_error(c, vtg_yconf_get(ep, "incident_interval"),
+                           "incident_interval must not be longer than the interval (%lldms)",
+                           (long long)(ch->interval_us / US_PER_MS));
+  if (ch->incident_interval_us > 0 && ch->incident_interval_us <= ch->timeout_us)
+    return vtg_yconf_error(c, vtg_yconf_get(ep, "incident_interval"),
+                           "incident_interval must be longer than the timeout (%lldms)",
                            (long long)(ch->timeout_us / US_PER_MS));
   if ((err = get_accept(c, ep, ch))) return err;
   if ((err = get_regions(c, ep, ch))) return err;
@@ -801,7 +841,8 @@ out:
   return err;
 }
 
-static int parse_detection(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_detect_cfg_t *d) {
+static int parse_detection(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_detect_cfg_t *d,
+                           int64_t *incident_interval_us) {
   int err;
   const vtg_ynode_t *m = vtg_yconf_get(root, "detection");
   if (m == NULL) return 0;
@@ -832,6 +873,16 @@ static int parse_detection(vtg_yconf_t *c, const vtg_ynode_t *root, vtg_detect_c
   }
   if ((err = vtg_yconf_duration(c, m, "lateness", 0, 0, MAX_DURATION_US, &d->lateness_us)))
     return err;
+  /* Not part of d: the detector keeps its intervals; only the agents'
+   * cadence changes (vtg_config_incident_interval_us). */
+  const vtg_ynode_t *ii = vtg_yconf_get(m, "incident_interval");
+  if (ii && ii->kind == VTG_YNODE_SCALAR && strcmp(ii->scalar, "auto") == 0) {
+    *incident_interval_us = 0;
+  } else if (ii) {
+    if ((err = vtg_yconf_duration(c, m, "incident_interval", 0, 100 * US_PER_MS, MAX_DURATION_US,
+                                  incident_interval_us)))
+      return err;
+  }
   return 0;
 }
 
@@ -1089,7 +1140,7 @@ static int parse_root(vtg_yconf_t *c, vtg_coord_config_t *cfg) {
     if ((err = vtg_yconf_duration(c, root, "max_clock_offset", 0, 0, MAX_DURATION_US,
                                   &cfg->max_clock_offset_us)))
       return err;
-    if ((err = parse_detection(c, root, &cfg->detect))) return err;
+    if ((err = parse_detection(c, root, &cfg->detect, &cfg->incident_interval_us))) return err;
     if ((err = parse_registry(c, root, cfg))) return err;
     if ((err = parse_services(c, root, cfg))) return err;
     if ((err = parse_maintenance(c, root, cfg))) return err; /* after services: names */
@@ -1210,6 +1261,16 @@ int vtg_config_check_applies(const vtg_check_cfg_t *ch, const char *region) {
   for (size_t i = 0; i < ch->n_regions; i++)
     if (strcmp(ch->regions[i], region) == 0) return 1;
   return 0;
+}
+
+int64_t vtg_config_incident_interval_us(const vtg_coord_config_t *c, const vtg_check_cfg_t *ch) {
+  if (ch->incident_interval_us > 0) return ch->incident_interval_us;
+  int64_t v = c->incident_interval_us > 0 ? c->incident_interval_us : ch->interval_us / 5;
+  if (c->incident_interval_us == 0 && v < 1 * US_PER_S) v = 1 * US_PER_S;
+  /* A probe must end before the next turn: above the timeout, by a quarter. */
+  if (v <= ch->timeout_us) v = ch->timeout_us + ch->timeout_us / 4;
+  if (v > ch->interval_us) v = ch->interval_us;
+  return v;
 }
 
 int64_t vtg_config_settle_us(const vtg_coord_config_t *c) {

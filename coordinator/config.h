@@ -38,6 +38,7 @@ typedef struct vtg_check_cfg_s {
   size_t n_headers;
   char *body;              /* HTTP: request body, NULL = none */
   int follow_redirects;    /* HTTP: default 0 */
+  int control;             /* a control check (should always work): default 0 */
   char *body_regex;        /* HTTP: POSIX ERE, compiled once at load to validate it */
   char *target;            /* TCP: "host:port" */
   char *dns_name;          /* DNS */
@@ -47,6 +48,10 @@ typedef struct vtg_check_cfg_s {
   char *dns_resolver;      /* DNS: "ip:port" / "[v6]:port", NULL = system resolver */
   uint32_t min_days_left;  /* TLS: alert threshold, default 14 */
   int ip_version;          /* 0 = any, 4, 6 */
+  int every_address;       /* HTTP/TCP/TLS: probe each address of the host apart (issue 5);
+                              dns_resolver then names the resolver to use (NULL = system) */
+  int64_t incident_interval_us; /* `incident_interval:`, 0 = not set (the default applies;
+                                   see vtg_config_incident_interval_us) */
 } vtg_check_cfg_t;
 
 /* Endpoint `type:` values; numerically equal to proto CheckType. */
@@ -106,6 +111,7 @@ typedef struct vtg_coord_config_s {
   uint32_t max_frame;      /* default 1 MiB */
   char *log_level;         /* default "info" */
   vtg_detect_cfg_t detect;
+  int64_t incident_interval_us; /* `detection: incident_interval:`, 0 = auto (interval/5) */
   vtg_check_cfg_t *checks; /* all endpoints of all services, in file order */
   size_t n_checks;
   char **services;         /* service names in file order */
@@ -133,6 +139,11 @@ const vtg_registry_entry_t *vtg_config_registry_find(const vtg_coord_config_t *c
                                                      const char *agent_id);
 /* Whether an agent of region runs check ch (region selector). */
 int vtg_config_check_applies(const vtg_check_cfg_t *ch, const char *region);
+/* The agents' interval for ch while it is down somewhere (burst.h): its own
+ * incident_interval, else the `detection:` default, else interval/5 but at
+ * least 1 s; defaults are raised above the timeout (1.25 x) and never
+ * exceed the interval. */
+int64_t vtg_config_incident_interval_us(const vtg_coord_config_t *c, const vtg_check_cfg_t *ch);
 /* The settle time in effect (auto resolved). */
 int64_t vtg_config_settle_us(const vtg_coord_config_t *c);
 

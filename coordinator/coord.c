@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrs.h"
+#include "burst.h"
 #include "checkstats.h"
 #include "http.h"
 #include "incident.h"
@@ -206,6 +208,7 @@ static int declare_checks(vtg_coord_t *c) {
     const vtg_check_cfg_t *ch = &c->cfg.checks[i];
     int err = vtg_detect_set_check(c->detect, c->check_ids[i], ch->name, ch->service, ch->kind,
                                    ch->interval_us, ch->timeout_us);
+    if (err == 0) err = vtg_detect_set_control(c->detect, c->check_ids[i], ch->control);
     if (err) {
       VTG_ERROR("detector: cannot add check %s: %s", ch->name, vtg_strerror(err));
       return err;
@@ -216,12 +219,42 @@ static int declare_checks(vtg_coord_t *c) {
 
 /* ---- incidents ---- */
 
+/* addrs.h's id function: a sub-check "CHECK@ADDR" gets a stable id from
+ * the store like any check, so it keeps it across restarts. */
+static int addrs_sub_id(void *ctx, const char *name, const char *service, const char *kind,
+                        uint32_t *out) {
+  vtg_coord_t *c = ctx;
+  return vtg_store_check_id(c->store, name, service, kind, "", out);
+}
+
 /* The detector's callback: persist the incident as its contract JSON, or
  * drop it when later evidence showed it was not an outage. */
 static void on_incident(void *ctx, const vtg_incident_t *inc, int removed) {
   vtg_coord_t *c = ctx;
   char on[32], rs[32];
   int err;
+  /* every_address checks (addrs.h): an incident of one address is a
+   * partial incident of its check, unless the whole check was down. */
+  vtg_addrs_verdict_t av;
+  vtg_incident_t as_check;
+  vtg_addrs_incident(c->addrs, inc, removed, &av);
+  for (size_t i = 0; i < av.n_drop; i++) {
+    VTG_INFO("incident %s withdrawn: the whole check %s was down", av.drop[i], inc->check_name);
+    if ((err = vtg_store_incident_delete(c->store, av.drop[i])) != 0)
+      VTG_ERROR("store: cannot delete incident %s: %s", av.drop[i], vtg_strerror(err));
+  }
+  if (av.skip) {
+    if ((err = vtg_store_incident_delete(c->store, inc->id)) != 0)
+      VTG_ERROR("store: cannot delete incident %s: %s", inc->id, vtg_strerror(err));
+    return;
+  }
+  if (av.partial) {
+    int ix = vtg_coord_check_index(c, av.check);
+    as_check = *inc;
+    as_check.check = av.check;
+    if (ix >= 0) as_check.check_name = c->cfg.checks[ix].name;
+    inc = &as_check;
+  }
   if (removed) {
     VTG_INFO("incident %s (%s) withdrawn: an impaired agent, not an outage", inc->id,
              inc->check_name);
@@ -236,7 +269,8 @@ static void on_incident(void *ctx, const vtg_incident_t *inc, int removed) {
   /* "maintenance": every wave began inside a window covering the check (maint.h) */
   vtg_incident_write_json_maint(&w, inc, vtg_clock_wall_us(),
                                 vtg_maint_covers_incident(c->maint, inc));
-  if ((err = vtg_json_finish(&w)) != 0) {
+  if ((err = vtg_json_finish(&w)) != 0 ||
+      (err = vtg_incident_json_add_addresses(&b, av.partial, &av.addr, av.addr ? 1 : 0)) != 0) {
     VTG_ERROR("incident %s: cannot serialize: %s", inc->id, vtg_strerror(err));
     goto out;
   }
@@ -250,10 +284,11 @@ static void on_incident(void *ctx, const vtg_incident_t *inc, int removed) {
     snprintf(rs, sizeof rs, "open");
   else
     vtg_clock_format_rfc3339(inc->resolved_us, rs, sizeof rs);
-  VTG_INFO("incident %s %s/%s: %s, onset %s, resolved %s, %zu region(s), %zu wave(s), cause %s",
-           inc->id, inc->service, inc->check_name, vtg_scope_name(inc->scope), on, rs,
-           inc->n_regions, inc->n_waves,
-           vtg_wire_error_class_name((Vantage__ErrorClass)inc->cause));
+  VTG_INFO("incident %s %s/%s%s%s: %s, onset %s, resolved %s, %zu region(s), %zu wave(s), "
+           "cause %s",
+           inc->id, inc->service, inc->check_name, av.partial ? ": partial, address " : "",
+           av.partial ? av.addr : "", vtg_scope_name(inc->scope), on, rs, inc->n_regions,
+           inc->n_waves, vtg_wire_error_class_name((Vantage__ErrorClass)inc->cause));
 out:
   vtg_buf_free(&b);
 }
@@ -308,6 +343,8 @@ static void on_detect_timer(uv_timer_t *t) {
   if (wm == VTG_TIME_NONE || wm <= c->watermark_us) return;
   c->watermark_us = wm;
   vtg_detect_advance(c->detect, wm);
+  /* Checks down somewhere run at their incident cadence (burst.h). */
+  vtg_burst_tick(c);
   /* Per-minute rollups: region states sampled at the watermark, completed
    * minutes persisted once a minute (rollup.h). */
   if (c->rollup)
@@ -396,6 +433,7 @@ static void coord_reload(vtg_coord_t *c) {
     uint32_t id = c->check_ids[i];
     if (id < index_len && index[id] >= 0) continue;
     vtg_detect_remove_check(c->detect, id);
+    vtg_addrs_remove_check(c->addrs, id); /* its per-address sub-checks too */
     removed++;
   }
   for (size_t i = 0; i < nc.n_checks; i++)
@@ -414,6 +452,8 @@ static void coord_reload(vtg_coord_t *c) {
   c->check_index = index;
   c->check_index_len = index_len;
   declare_checks(c); /* logged; a check the detector refuses stays unmonitored */
+  for (size_t i = 0; i < c->cfg.n_checks; i++) /* every_address switched off */
+    if (!c->cfg.checks[i].every_address) vtg_addrs_remove_check(c->addrs, c->check_ids[i]);
   vtg_silence_reload(c);
   vtg_checkstats_retain(c->checkstats, c->check_ids, c->cfg.n_checks);
 
@@ -472,6 +512,7 @@ static void coord_free(vtg_coord_t *c) {
       vtg_rollup_flush(c->rollup, c->store, c->regions, c->n_regions, INT64_MAX) != 0)
     VTG_ERROR("rollups: the last minutes could not be saved");
   vtg_rollup_free(c->rollup);
+  vtg_addrs_free(c->addrs);
   vtg_detect_free(c->detect);
   vtg_silence_free(c);
   vtg_checkstats_free(c->checkstats);
@@ -574,6 +615,10 @@ static int coord_start(vtg_coord_t *c) {
   }
   if ((c->checkstats = vtg_checkstats_new()) == NULL) {
     VTG_ERROR("cannot create the result statistics: out of memory");
+    return 1;
+  }
+  if ((c->addrs = vtg_addrs_new(c->detect, addrs_sub_id, c)) == NULL) {
+    VTG_ERROR("cannot create the address table: out of memory");
     return 1;
   }
   if (resolve_checks(c, &c->cfg, &c->check_ids, &c->check_index, &c->check_index_len) != 0)

@@ -21,6 +21,7 @@ struct vtg_ingest_pending_s;
 struct vtg_checkstats_s;
 struct vtg_maint_s;
 struct vtg_rollup_s;
+struct vtg_addrs_s;
 
 /* An agent the coordinator has seen since it started (connected or not). */
 typedef struct vtg_agent_s {
@@ -91,6 +92,8 @@ typedef struct vtg_coord_s {
   struct vtg_maint_s *maint;     /* maintenance windows and silences (maint.h, silence.c) */
   struct vtg_checkstats_s *checkstats; /* per (check, region) results for /metrics
                                           (checkstats.h); NULL = not kept */
+  struct vtg_addrs_s *addrs;     /* every_address sub-checks, partial incidents, addresses
+                                    seen (addrs.h); NULL in unit tests without one */
   /* The durable result log; NULL without one (unit tests): then a batch is
    * acknowledged as soon as it is ingested. */
   struct vtg_resultlog_s *rlog;

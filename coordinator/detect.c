@@ -29,6 +29,7 @@
 #include "vtg/error.h"
 
 #define TIME_INF INT64_MAX
+#define NO_TIME INT64_MIN /* a window bound that is not known */
 #define NCLS VTG_N_ERROR_CLASSES
 /* Runs older than this are forgotten; incidents that ended before it are
  * final (they live on in the store). */
@@ -42,6 +43,11 @@ typedef struct run_s {
   int64_t onset;        /* start of the first down probe */
   int64_t recovery;     /* start of the first good probe of the recovering streak; TIME_INF open */
   int64_t confirmed_at; /* start of the probe that made fail_threshold */
+  /* The onset and recovery windows (issue: "every onset is an interval"):
+   * the outage began after prev_good and ended after last_down. Fixed
+   * once known, so a window never changes after it is published. */
+  int64_t prev_good;    /* start of the agent's last good probe before onset; NO_TIME none */
+  int64_t last_down;    /* start of the last down probe before recovery; NO_TIME while open */
   uint32_t counts[NCLS];
   int64_t first[NCLS];  /* first down probe of each class */
   int64_t last[NCLS];   /* last down probe of each class */
@@ -53,6 +59,8 @@ typedef struct ac_s {
   uint8_t degraded;     /* last good probe was degraded */
   int down_streak, good_streak;
   int64_t down_start, good_start;
+  int64_t last_good;      /* start of the last good probe; NO_TIME none */
+  int64_t pend_prev_good; /* last_good when the pending down streak began */
   uint32_t pend_counts[NCLS];
   int64_t pend_first[NCLS], pend_last[NCLS];
   int64_t first_probe, last_probe, last_latency;
@@ -62,6 +70,7 @@ typedef struct ac_s {
 
 typedef struct span_s {
   int64_t s, e;
+  int blame; /* impairment spans: VTG_BLAME_* */
 } span_t;
 
 typedef struct agent_s {
@@ -76,6 +85,7 @@ typedef struct agent_s {
 typedef struct rinc_s {
   uint32_t region;
   int64_t onset, resolved; /* resolved TIME_INF while down */
+  int64_t onset_lo, resolved_lo; /* the windows' other ends; NO_TIME unknown */
 } rinc_t;
 
 /* One down interval of one region inside an incident: what the timeline
@@ -97,6 +107,7 @@ typedef struct inc_s {
   int restored; /* known from the store only (restart): never retracted */
   char id[32];
   int64_t onset, resolved;
+  int64_t onset_lo, resolved_lo; /* the windows' other ends; NO_TIME unknown */
   int cause;
   vtg_scope_t scope;
   int peak, total;
@@ -112,6 +123,7 @@ typedef struct check_s {
   int used;
   char *name, *service, *kind;
   uint32_t service_id;
+  int control;        /* a control check: should always work from anywhere */
   int64_t interval, timeout;
   inc_t *incs; /* published, by onset */
   size_t n_incs;
@@ -132,6 +144,8 @@ typedef struct rint_s {
   int64_t strong_at; /* first time >= 2 healthy agents agreed; TIME_INF never */
   int64_t evidence;  /* when the majority was known: latest confirmation among them */
   int64_t strong_evidence;
+  int64_t onset_lo;  /* last good probe of the region's agents before onset; NO_TIME unknown */
+  int64_t end_lo;    /* last down probe before end; NO_TIME unknown or open */
 } rint_t;
 
 struct vtg_detect_s {
@@ -259,9 +273,11 @@ static const run_t *ac_run_at(const ac_t *ac, int64_t t) {
   return NULL;
 }
 
+/* The blame of the agent's impairment at t (VTG_BLAME_*), 0 when it is
+ * healthy then: used as a truth value everywhere but in agent_status. */
 static int agent_impaired_at(const agent_t *ag, int64_t t) {
   for (size_t i = 0; i < ag->n_imp; i++)
-    if (ag->imp[i].s <= t && t < ag->imp[i].e) return 1;
+    if (ag->imp[i].s <= t && t < ag->imp[i].e) return ag->imp[i].blame;
   return 0;
 }
 
@@ -380,6 +396,16 @@ int vtg_detect_set_check(vtg_detect_t *d, uint32_t check, const char *name, cons
   return 0;
 }
 
+int vtg_detect_set_control(vtg_detect_t *d, uint32_t check, int control) {
+  check_t *ck = check < d->n_checks && d->checks[check].used ? &d->checks[check] : NULL;
+  if (ck == NULL) return VTG_ENOTFOUND;
+  if (ck->control != (control != 0)) {
+    ck->control = control != 0;
+    d->next_full = INT64_MIN; /* every agent's impairment may change */
+  }
+  return 0;
+}
+
 static void emit(vtg_detect_t *d, uint32_t check, const inc_t *in, int removed);
 
 void vtg_detect_remove_check(vtg_detect_t *d, uint32_t check) {
@@ -432,6 +458,7 @@ int vtg_detect_restore_incident(vtg_detect_t *d, uint32_t check, const char *id,
   snprintf(in->id, sizeof in->id, "%s", id);
   in->restored = 1;
   in->onset = onset_us;
+  in->onset_lo = in->resolved_lo = NO_TIME; /* the store's windows are not handed back */
   in->resolved = resolved_us == VTG_TIME_NONE ? TIME_INF : resolved_us;
   return 0;
 }
@@ -454,6 +481,8 @@ static int run_open(const vtg_detect_t *d, ac_t *ac, int64_t confirmed_at) {
   r->onset = ac->down_start;
   r->recovery = TIME_INF;
   r->confirmed_at = confirmed_at;
+  r->prev_good = ac->pend_prev_good;
+  r->last_down = NO_TIME;
   memcpy(r->counts, ac->pend_counts, sizeof r->counts);
   memcpy(r->first, ac->pend_first, sizeof r->first);
   memcpy(r->last, ac->pend_last, sizeof r->last);
@@ -477,6 +506,7 @@ int vtg_detect_feed(vtg_detect_t *d, const vtg_detect_result_t *r) {
   if (!ac->active) {
     ac->active = 1;
     ac->first_probe = r->start_us;
+    ac->last_good = NO_TIME;
     d->checks[r->check].dirty = 1;
     d->runs_changed = 1;
   }
@@ -495,6 +525,7 @@ int vtg_detect_feed(vtg_detect_t *d, const vtg_detect_result_t *r) {
     }
     if (ac->down_streak++ == 0) {
       ac->down_start = r->start_us;
+      ac->pend_prev_good = ac->last_good;
       memset(ac->pend_counts, 0, sizeof ac->pend_counts);
     }
     count_probe(ac->pend_counts, ac->pend_first, ac->pend_last, r->error_class, r->start_us);
@@ -512,13 +543,19 @@ int vtg_detect_feed(vtg_detect_t *d, const vtg_detect_result_t *r) {
   /* up or degraded: good for outages */
   ac->degraded = r->outcome == VTG_OUTCOME_DEGRADED;
   ac->down_streak = 0;
+  ac->last_good = r->start_us;
   if (ac->state != AC_DOWN) {
     ac->state = AC_UP;
     return 0;
   }
   if (ac->good_streak++ == 0) ac->good_start = r->start_us;
   if (ac->good_streak >= d->p.recover_threshold) {
-    ac->runs[ac->n_runs - 1].recovery = ac->good_start;
+    run_t *run = &ac->runs[ac->n_runs - 1];
+    run->recovery = ac->good_start;
+    /* Every down probe the run counted came before the recovering streak. */
+    run->last_down = run->onset;
+    for (int k = 0; k < NCLS; k++)
+      if (run->counts[k] && run->last[k] > run->last_down) run->last_down = run->last[k];
     ac->state = AC_UP;
     d->checks[r->check].dirty = 1;
     d->runs_changed = 1;
@@ -563,12 +600,18 @@ static int downset_suspect(downset_t ds) {
   return ds.down > 0 && 2 * ds.down >= ds.known && ds.services >= 2;
 }
 
-/* For how many of the agent's down checks at t are more than half of the
- * given comparison agents up? The comparison set is the region's healthy
- * (non-suspect) peers when peers_only, otherwise every non-suspect agent
- * of another region. Returns the count; *n_down gets the down checks. */
-static int checks_confirmed_by_others(const vtg_detect_t *d, uint32_t a, int peers_only,
-                                      int64_t t, int *n_down) {
+/* Whom an agent's down checks are compared with. */
+enum {
+  CMP_PEERS,  /* the region's healthy (non-suspect) peers */
+  CMP_OTHERS, /* every non-suspect agent of another region */
+  CMP_FLEET   /* every agent of another region, suspect or not: the rest of the fleet */
+};
+
+/* For how many of the agent's down checks (control checks only when
+ * control_only) at t are more than half of the comparison agents up?
+ * Returns the count; *n_down gets the down checks. */
+static int checks_confirmed_by_others(const vtg_detect_t *d, uint32_t a, int cmp,
+                                      int control_only, int64_t t, int *n_down) {
   const agent_t *ag = &d->agents[a];
   int confirmed = 0;
   *n_down = 0;
@@ -578,13 +621,14 @@ static int checks_confirmed_by_others(const vtg_detect_t *d, uint32_t a, int pee
   if (susp == NULL) return 0;
   for (uint32_t b = 0; b < d->n_agents; b++) {
     const agent_t *bg = &d->agents[b];
-    susp[b] = b == a || !bg->used || (bg->region == ag->region) != (peers_only != 0) ||
-              downset_suspect(agent_downset(d, bg, t));
+    susp[b] = b == a || !bg->used || (bg->region == ag->region) != (cmp == CMP_PEERS) ||
+              (cmp != CMP_FLEET && downset_suspect(agent_downset(d, bg, t)));
   }
   for (uint32_t c = 0; c < ag->n_ac; c++) {
     const ac_t *ac = &ag->ac[c];
     const check_t *ck = check_get(d, c);
-    if (!ac->active || ck == NULL || !ac_known_at(d, ac, ck, t) || ac_run_at(ac, t) == NULL)
+    if (!ac->active || ck == NULL || (control_only && !ck->control) || !ac_known_at(d, ac, ck, t) ||
+        ac_run_at(ac, t) == NULL)
       continue;
     (*n_down)++;
     int n = 0, up = 0;
@@ -602,11 +646,39 @@ static int checks_confirmed_by_others(const vtg_detect_t *d, uint32_t a, int pee
   return confirmed;
 }
 
-/* The impairment rule of DESIGN.md at one moment. */
+/* The agent's control checks (endpoints that should work from anywhere)
+ * at t: how many report, how many are down. */
+static void control_state(const vtg_detect_t *d, const agent_t *ag, int64_t t, int *known,
+                          int *down) {
+  *known = *down = 0;
+  for (uint32_t c = 0; c < ag->n_ac; c++) {
+    const ac_t *ac = &ag->ac[c];
+    const check_t *ck = check_get(d, c);
+    if (!ac->active || ck == NULL || !ck->control || !ac_known_at(d, ac, ck, t)) continue;
+    (*known)++;
+    *down += ac_run_at(ac, t) != NULL;
+  }
+}
+
+/* The impairment rule at one moment, with its blame (0: not impaired).
+ * DESIGN.md's rule: an agent down on most of its checks across services
+ * while its healthy peers (alone in its region: everyone else) see them
+ * up is a broken vantage point. Two refinements (issue 5, "blame"):
+ * - control checks, which should work from anywhere: one down at this
+ *   agent while most agents elsewhere see it up blames the vantage point
+ *   (or, when the region's other agents fail too, its network path) even
+ *   when it fails few of its other checks;
+ * - a region whose agents all fail every check they probe, across
+ *   services, while the other regions see those checks up is not a target
+ *   outage there but the region's network path. A check still up from
+ *   there (a control check above all) shows the path works: then the
+ *   failing targets really are down from there. */
 static int agent_impaired_rule(const vtg_detect_t *d, uint32_t a, int64_t t) {
   const agent_t *ag = &d->agents[a];
   downset_t ds = agent_downset(d, ag, t);
-  if (!downset_suspect(ds)) return 0;
+  int ctl_known, ctl_down, n_down = 0, confirmed;
+  control_state(d, ag, t, &ctl_known, &ctl_down);
+  if (!downset_suspect(ds) && ctl_down == 0) return 0;
   int peers = 0, healthy_peers = 0;
   for (uint32_t b = 0; b < d->n_agents; b++) {
     const agent_t *bg = &d->agents[b];
@@ -616,28 +688,42 @@ static int agent_impaired_rule(const vtg_detect_t *d, uint32_t a, int64_t t) {
     peers++;
     healthy_peers += !downset_suspect(bs);
   }
-  int n_down = 0, confirmed;
+  int together = peers > 0 && healthy_peers == 0; /* the whole region fails */
+  if (ctl_down > 0) {
+    confirmed = checks_confirmed_by_others(d, a, CMP_OTHERS, 1, t, &n_down);
+    if (2 * confirmed > n_down) return together ? VTG_BLAME_NETWORK : VTG_BLAME_VANTAGE;
+  }
+  if (!downset_suspect(ds)) return 0;
+  if (together) {
+    /* A check still up from here, a control check above all, shows the
+     * path works: the targets that fail are down there. */
+    if (ds.down != ds.known) return 0;
+    if (ctl_known > 0 && ctl_down == 0) return 0;
+    /* Without control checks the rest of the fleet decides, suspect agents
+     * included: one region failing alone is its path; several regions
+     * failing together are more likely the targets. */
+    confirmed = checks_confirmed_by_others(d, a, CMP_FLEET, 0, t, &n_down);
+    return 2 * confirmed > n_down ? VTG_BLAME_NETWORK : 0;
+  }
   if (peers > 0) {
-    /* A region whose agents all fail together is what an outage looks like
-     * from there: no healthy peer, no impairment. */
-    if (healthy_peers == 0) return 0;
-    confirmed = checks_confirmed_by_others(d, a, 1, t, &n_down);
+    confirmed = checks_confirmed_by_others(d, a, CMP_PEERS, 0, t, &n_down);
   } else {
     if (ds.down != ds.known) return 0;
-    confirmed = checks_confirmed_by_others(d, a, 0, t, &n_down);
+    confirmed = checks_confirmed_by_others(d, a, CMP_OTHERS, 0, t, &n_down);
   }
-  return 2 * confirmed > n_down;
+  return 2 * confirmed > n_down ? VTG_BLAME_VANTAGE : 0;
 }
 
-static int span_add(agent_t *ag, int64_t s, int64_t e) {
+static int span_add(agent_t *ag, int64_t s, int64_t e, int blame) {
   if (ag->n_imp > 0 && ag->imp[ag->n_imp - 1].e >= s) { /* overlapping: merge */
     span_t *last = &ag->imp[ag->n_imp - 1];
     if (s < last->s) last->s = s;
     if (e > last->e) last->e = e;
+    if (blame > last->blame) last->blame = blame; /* the network path over the agent alone */
     return 0;
   }
   if (grow((void **)&ag->imp, &ag->cap_imp, ag->n_imp + 1, sizeof(span_t))) return VTG_ENOMEM;
-  ag->imp[ag->n_imp++] = (span_t){s, e};
+  ag->imp[ag->n_imp++] = (span_t){s, e, blame};
   return 0;
 }
 
@@ -648,19 +734,21 @@ static int span_add(agent_t *ag, int64_t s, int64_t e) {
 static int agent_impairment(vtg_detect_t *d, uint32_t a) {
   agent_t *ag = &d->agents[a];
   ag->n_imp = 0;
-  /* Only an agent with runs in two services can ever be suspect. */
+  /* Only an agent with runs in two services, or a down control check,
+   * can ever be impaired. */
   uint32_t svc0 = UINT32_MAX;
-  int two = 0;
+  int two = 0, ctl_runs = 0;
   int64_t lo = TIME_INF;
-  for (uint32_t c = 0; c < ag->n_ac && !two; c++) {
+  for (uint32_t c = 0; c < ag->n_ac; c++) {
     if (!ag->ac[c].active || ag->ac[c].n_runs == 0 || check_get(d, c) == NULL) continue;
     uint32_t s = d->checks[c].service_id;
+    ctl_runs |= d->checks[c].control;
     if (svc0 == UINT32_MAX)
       svc0 = s;
     else if (s != svc0)
       two = 1;
   }
-  if (!two) return 0;
+  if (!two && !ctl_runs) return 0;
   for (uint32_t c = 0; c < ag->n_ac; c++)
     if (ag->ac[c].active && ag->ac[c].n_runs && ag->ac[c].runs[0].onset < lo)
       lo = ag->ac[c].runs[0].onset;
@@ -680,11 +768,27 @@ static int agent_impairment(vtg_detect_t *d, uint32_t a) {
         return VTG_ENOMEM;
   pts_finish(d);
   for (size_t i = 0; i < d->n_pts && !ever; i++) ever = downset_suspect(agent_downset(d, ag, d->pts[i]));
-  if (!ever) return 0;
+  if (!ever && !ctl_runs) return 0;
+  /* Whether the whole region ever fails with it: then the other regions'
+   * view decides too (the network-path rule). */
+  int together = 0;
+  for (size_t i = 0; i < d->n_pts && has_peers && !together; i++) {
+    if (!downset_suspect(agent_downset(d, ag, d->pts[i]))) continue;
+    int peers = 0, suspect = 0;
+    for (uint32_t b = 0; b < d->n_agents; b++) {
+      const agent_t *bg = &d->agents[b];
+      if (b == a || !bg->used || bg->region != ag->region) continue;
+      downset_t bs = agent_downset(d, bg, d->pts[i]);
+      peers += bs.known > 0;
+      suspect += bs.known > 0 && downset_suspect(bs);
+    }
+    together = peers > 0 && suspect == peers;
+  }
+  int everyone = !has_peers || ctl_runs || together;
   d->n_pts = 0;
   for (uint32_t b = 0; b < d->n_agents; b++) {
     const agent_t *bg = &d->agents[b];
-    if (!bg->used || (has_peers && bg->region != ag->region)) continue;
+    if (!bg->used || (!everyone && bg->region != ag->region)) continue;
     for (uint32_t c = 0; c < bg->n_ac; c++) {
       const ac_t *ac = &bg->ac[c];
       for (uint32_t i = 0; i < ac->n_runs; i++) {
@@ -696,9 +800,10 @@ static int agent_impairment(vtg_detect_t *d, uint32_t a) {
   pts_finish(d);
 
   int64_t span_s = 0;
-  int in = 0;
+  int in = 0, blame = 0;
   for (size_t i = 0; i <= d->n_pts; i++) {
-    int imp = i < d->n_pts && d->pts[i] >= lo && agent_impaired_rule(d, a, d->pts[i]);
+    int imp = i < d->n_pts && d->pts[i] >= lo ? agent_impaired_rule(d, a, d->pts[i]) : 0;
+    if (imp > blame) blame = imp;
     if (imp && !in) {
       in = 1;
       span_s = d->pts[i];
@@ -718,7 +823,8 @@ static int agent_impairment(vtg_detect_t *d, uint32_t a) {
           if (r->onset < span_e && rec > span_s && rec > e) e = rec;
         }
       }
-      if (span_add(ag, s, e)) return VTG_ENOMEM;
+      if (span_add(ag, s, e, blame)) return VTG_ENOMEM;
+      blame = 0;
     }
   }
   return 0;
@@ -785,13 +891,47 @@ static int region_points(vtg_detect_t *d, uint32_t check, uint32_t region) {
   return 0;
 }
 
+/* The windows' other ends from the runs of the given agents (the
+ * region's, or those of every region an incident affected): onset_lo is
+ * the latest good probe before onset, among runs that began in the
+ * interval [onset, end); end_lo the latest down probe before end, among
+ * runs that have ended (an open run's last down probe before end is not
+ * known once it has probed past it). A run knows its agent's last good
+ * probe before it and its own last down probe, fixed when it opens and
+ * ends: a published window only ever narrows, when a straggler's run
+ * ends. Runs of an agent impaired at the time do not count. */
+typedef struct window_s {
+  int64_t onset_lo, end_lo;
+} window_t;
+
+static window_t runs_window(const vtg_detect_t *d, uint32_t check, const uint8_t *in_region,
+                            int64_t onset, int64_t end) {
+  window_t w = {NO_TIME, NO_TIME};
+  for (uint32_t a = 0; a < d->n_agents; a++) {
+    const agent_t *ag = &d->agents[a];
+    if (!ag->used || check >= ag->n_ac || !ag->ac[check].active || !in_region[ag->region]) continue;
+    const ac_t *ac = &ag->ac[check];
+    for (uint32_t i = 0; i < ac->n_runs; i++) {
+      const run_t *r = &ac->runs[i];
+      if (r->onset >= onset && r->onset < end && r->prev_good != NO_TIME && r->prev_good < onset &&
+          r->prev_good > w.onset_lo && !agent_impaired_at(ag, r->onset))
+        w.onset_lo = r->prev_good;
+      if (end != TIME_INF && r->last_down != NO_TIME && r->last_down >= onset &&
+          r->last_down < end && r->last_down > w.end_lo && !agent_impaired_at(ag, r->last_down))
+        w.end_lo = r->last_down;
+    }
+  }
+  return w;
+}
+
 /* Down intervals of one region for one check, each settled (its evidence
  * at least settle old at the watermark), appended to out. */
 static int region_intervals(vtg_detect_t *d, uint32_t check, uint32_t region, int64_t settle,
                             rlist_t *out) {
   int rc = region_points(d, check, region);
   if (rc) return rc;
-  rint_t cur = {region, TIME_INF, TIME_INF, TIME_INF, TIME_INF, TIME_INF};
+  size_t first_new = out->n;
+  rint_t cur = {region, TIME_INF, TIME_INF, TIME_INF, TIME_INF, TIME_INF, NO_TIME, NO_TIME};
   int in = 0;
   for (size_t i = 0; i <= d->n_pts; i++) {
     int64_t t = i < d->n_pts ? d->pts[i] : TIME_INF;
@@ -801,7 +941,7 @@ static int region_intervals(vtg_detect_t *d, uint32_t check, uint32_t region, in
     if (down && !in) {
       in = 1;
       int64_t onset = ev.min_onset < t ? ev.min_onset : t;
-      cur = (rint_t){region, onset, TIME_INF, TIME_INF, ev.max_confirm, TIME_INF};
+      cur = (rint_t){region, onset, TIME_INF, TIME_INF, ev.max_confirm, TIME_INF, NO_TIME, NO_TIME};
       if (cur.evidence < t) cur.evidence = t;
     }
     if (down && ev.down >= 2 && cur.strong_at == TIME_INF) {
@@ -830,6 +970,17 @@ static int region_intervals(vtg_detect_t *d, uint32_t check, uint32_t region, in
       if (grow((void **)&out->v, &out->cap, out->n + 1, sizeof(rint_t))) return VTG_ENOMEM;
       out->v[out->n++] = cur;
     }
+  }
+  if (out->n > first_new) {
+    uint8_t *mask = calloc(d->n_regions, 1);
+    if (mask == NULL) return VTG_ENOMEM;
+    mask[region] = 1;
+    for (size_t k = first_new; k < out->n; k++) {
+      window_t w = runs_window(d, check, mask, out->v[k].onset, out->v[k].end);
+      out->v[k].onset_lo = w.onset_lo;
+      out->v[k].end_lo = w.end_lo;
+    }
+    free(mask);
   }
   return 0;
 }
@@ -860,13 +1011,19 @@ static int inc_region_note(inc_t *in, const rint_t *ri) {
   for (size_t i = 0; i < in->n_regions; i++) {
     rinc_t *r = &in->regions[i];
     if (r->region != ri->region) continue;
-    if (ri->onset < r->onset) r->onset = ri->onset;
-    if (ri->end > r->resolved) r->resolved = ri->end;
+    if (ri->onset < r->onset) {
+      r->onset = ri->onset;
+      r->onset_lo = ri->onset_lo;
+    }
+    if (ri->end > r->resolved) {
+      r->resolved = ri->end;
+      r->resolved_lo = ri->end_lo;
+    }
     return 0;
   }
   rinc_t *q = realloc(in->regions, (in->n_regions + 1) * sizeof(rinc_t));
   if (q == NULL) return VTG_ENOMEM;
-  q[in->n_regions++] = (rinc_t){ri->region, ri->onset, ri->end};
+  q[in->n_regions++] = (rinc_t){ri->region, ri->onset, ri->end, ri->onset_lo, ri->end_lo};
   in->regions = q;
   return 0;
 }
@@ -968,6 +1125,19 @@ static int down_count_at(const rlist_t *rl, int64_t t, int *strong) {
   return n;
 }
 
+/* The incident's windows, over the agents of every region it affected
+ * (runs_window). */
+static int incident_windows(const vtg_detect_t *d, uint32_t check, inc_t *in) {
+  uint8_t *mask = calloc(d->n_regions ? d->n_regions : 1, 1);
+  if (mask == NULL) return VTG_ENOMEM;
+  for (size_t i = 0; i < in->n_regions; i++) mask[in->regions[i].region] = 1;
+  window_t w = runs_window(d, check, mask, in->onset, in->resolved);
+  in->onset_lo = w.onset_lo;
+  in->resolved_lo = w.end_lo;
+  free(mask);
+  return 0;
+}
+
 /* Builds the incidents of a check from its settled region intervals. */
 static int build_incidents(vtg_detect_t *d, uint32_t check, const rlist_t *rl, build_t *out) {
   if (rl->n == 0) return 0;
@@ -1053,6 +1223,7 @@ static int build_incidents(vtg_detect_t *d, uint32_t check, const rlist_t *rl, b
         if (rl->v[i].onset < x->waves[w].resolved && rl->v[i].end > x->waves[w].onset) member[i] = 1;
     tally_intervals(d, check, rl->v, rl->n, member, x->onset, last_end, &ti);
     x->cause = tally_cause(&ti);
+    if (incident_windows(d, check, x)) goto nomem;
     if (x->peak >= x->total)
       x->scope = VTG_SCOPE_GLOBAL;
     else
@@ -1071,8 +1242,14 @@ static int64_t out_time(int64_t t) {
   return t == TIME_INF ? VTG_TIME_NONE : t;
 }
 
+/* A window's width, -1 when its start is not known or its end not yet. */
+static int64_t window_of(int64_t lo, int64_t t) {
+  return lo == NO_TIME || t == TIME_INF || lo > t ? -1 : t - lo;
+}
+
 static int inc_equal(const inc_t *a, const inc_t *b) {
   if (a->onset != b->onset || a->resolved != b->resolved || a->cause != b->cause ||
+      a->onset_lo != b->onset_lo || a->resolved_lo != b->resolved_lo ||
       a->scope != b->scope || a->peak != b->peak || a->total != b->total ||
       a->n_regions != b->n_regions || a->n_waves != b->n_waves)
     return 0;
@@ -1109,8 +1286,13 @@ static void emit(vtg_detect_t *d, uint32_t check, const inc_t *in, int removed) 
     size_t first = 0, n = 0;
     while (first < in->n_spans && in->spans[first].region != r) first++;
     while (first + n < in->n_spans && in->spans[first + n].region == r) n++;
-    regs[i] = (vtg_incident_region_t){d->regions[r].name, in->regions[i].onset,
-                                      out_time(in->regions[i].resolved), spans + first, n};
+    regs[i] = (vtg_incident_region_t){d->regions[r].name,
+                                      in->regions[i].onset,
+                                      out_time(in->regions[i].resolved),
+                                      spans + first,
+                                      n,
+                                      window_of(in->regions[i].onset_lo, in->regions[i].onset),
+                                      window_of(in->regions[i].resolved_lo, in->regions[i].resolved)};
   }
   size_t k = 0;
   for (size_t w = 0; w < in->n_waves; w++) {
@@ -1124,7 +1306,9 @@ static void emit(vtg_detect_t *d, uint32_t check, const inc_t *in, int removed) 
       .kind = ck->kind, .scope = in->scope, .onset_us = in->onset,
       .resolved_us = out_time(in->resolved), .cause = in->cause, .regions = regs,
       .n_regions = in->n_regions, .waves = waves, .n_waves = in->n_waves,
-      .peak_regions = in->peak, .total_regions = in->total};
+      .peak_regions = in->peak, .total_regions = in->total,
+      .onset_window_us = window_of(in->onset_lo, in->onset),
+      .resolved_window_us = window_of(in->resolved_lo, in->resolved)};
   d->cb(d->ctx, &pub, removed);
 out:
   free(regs);
@@ -1167,11 +1351,15 @@ static int keep_history(inc_t *x, const inc_t *old) {
     x->n_waves += k;
   }
   for (size_t i = 0; i < old->n_regions; i++) {
-    rint_t ri = {old->regions[i].region, old->regions[i].onset, old->regions[i].resolved, 0, 0, 0};
+    rint_t ri = {old->regions[i].region, old->regions[i].onset, old->regions[i].resolved, 0, 0, 0,
+                 old->regions[i].onset_lo, old->regions[i].resolved_lo};
     size_t j = 0;
     while (j < x->n_regions && x->regions[j].region != ri.region) j++;
     if (j < x->n_regions) { /* only the earlier onset is history */
-      if (ri.onset < x->regions[j].onset) x->regions[j].onset = ri.onset;
+      if (ri.onset < x->regions[j].onset) {
+        x->regions[j].onset = ri.onset;
+        x->regions[j].onset_lo = ri.onset_lo;
+      }
     } else if (inc_region_note(x, &ri)) {
       return VTG_ENOMEM;
     }
@@ -1209,6 +1397,7 @@ static void publish(vtg_detect_t *d, uint32_t check, build_t *nb) {
        * derivable: keep it. */
       if ((ck->incs[j].onset < horizon || ck->incs[j].restored) && ck->incs[j].onset < x->onset) {
         x->onset = ck->incs[j].onset;
+        x->onset_lo = ck->incs[j].onset_lo;
         (void)keep_history(x, &ck->incs[j]); /* ENOMEM: the history is lost this once */
       }
       if (!inc_equal(x, &ck->incs[j])) emit(d, check, x, 0);
@@ -1365,7 +1554,7 @@ void vtg_detect_region_status(const vtg_detect_t *d, uint32_t check, uint32_t re
   const check_t *ck = check_get(d, check);
   if (ck == NULL) return;
   int64_t t = d->watermark;
-  int down = 0, degraded = 0;
+  int down = 0, degraded = 0, network = 0;
   for (uint32_t a = 0; a < d->n_agents; a++) {
     const agent_t *ag = &d->agents[a];
     if (!ag->used || ag->region != region) continue;
@@ -1377,14 +1566,20 @@ void vtg_detect_region_status(const vtg_detect_t *d, uint32_t check, uint32_t re
     }
     if (!ac_known_at(d, ac, ck, t)) continue;
     out->agents++;
-    if (agent_impaired_at(ag, t)) continue;
+    int blame = agent_impaired_at(ag, t);
+    network += blame == VTG_BLAME_NETWORK;
+    if (blame) continue;
     out->healthy_agents++;
     if (ac->state == AC_DOWN)
       down++;
     else if (ac->degraded)
       degraded++;
   }
-  if (out->healthy_agents == 0) return;
+  /* No healthy agent: unknown, and why when it is the region's path. */
+  if (out->healthy_agents == 0) {
+    out->blame = network > 0 && network == out->agents ? VTG_BLAME_NETWORK : VTG_BLAME_NONE;
+    return;
+  }
   if (2 * down > out->healthy_agents)
     out->state = VTG_STATE_DOWN;
   else if (2 * degraded > out->healthy_agents)
@@ -1398,7 +1593,8 @@ void vtg_detect_agent_status(const vtg_detect_t *d, uint32_t agent, vtg_agent_st
   if (agent >= d->n_agents || !d->agents[agent].used) return;
   const agent_t *ag = &d->agents[agent];
   downset_t ds = agent_downset(d, ag, d->watermark);
-  out->impaired = agent_impaired_at(ag, d->watermark);
+  out->blame = agent_impaired_at(ag, d->watermark);
+  out->impaired = out->blame != 0;
   out->suspect = downset_suspect(ds);
   out->checks_down = ds.down;
   out->checks = ds.known;

@@ -60,6 +60,12 @@ typedef struct vtg_incident_region_s {
   int64_t resolved_us;  /* last recovery; VTG_TIME_NONE while down */
   const vtg_incident_span_t *spans; /* its down stretches in order (the timeline) */
   size_t n_spans;
+  /* Uncertainty: the outage began between onset_us - onset_window_us (the
+   * last good probe before it) and onset_us (the first failed one), and
+   * ended between resolved_us - resolved_window_us and resolved_us. -1 when
+   * not known (no good probe before it; open). */
+  int64_t onset_window_us;
+  int64_t resolved_window_us;
 } vtg_incident_region_t;
 
 typedef struct vtg_incident_wave_s {
@@ -87,6 +93,8 @@ typedef struct vtg_incident_s {
   size_t n_waves;
   int peak_regions;
   int total_regions;
+  int64_t onset_window_us;    /* as in vtg_incident_region_t, over every region it affected */
+  int64_t resolved_window_us;
 } vtg_incident_t;
 
 /* removed != 0: a published incident that later evidence (an impaired
@@ -107,6 +115,9 @@ int vtg_detect_set_region(vtg_detect_t *d, uint32_t region, const char *name);
 int vtg_detect_set_check(vtg_detect_t *d, uint32_t check, const char *name,
                          const char *service, const char *kind, int64_t interval_us,
                          int64_t timeout_us);
+/* Marks a check as a control check (an endpoint that should work from
+ * anywhere): an agent failing it while others see it up is impaired. */
+int vtg_detect_set_control(vtg_detect_t *d, uint32_t check, int control);
 /* Removes a check (config reload): its incidents stay in the store. */
 void vtg_detect_remove_check(vtg_detect_t *d, uint32_t check);
 int vtg_detect_set_agent(vtg_detect_t *d, uint32_t agent, uint32_t region);
@@ -137,14 +148,23 @@ typedef struct vtg_region_status_s {
   int healthy_agents;    /* of those, not impaired */
   int64_t last_probe_us; /* VTG_TIME_NONE when none */
   int64_t last_latency_us;
+  int blame;             /* VTG_BLAME_NETWORK: unknown because the region's own path is down */
 } vtg_region_status_t;
 
 /* The state of a region for a check as of the watermark. */
 void vtg_detect_region_status(const vtg_detect_t *d, uint32_t check, uint32_t region,
                               vtg_region_status_t *out);
 
+/* Who a failure is blamed on when it is not the target's (issue 5). */
+enum {
+  VTG_BLAME_NONE = 0,
+  VTG_BLAME_VANTAGE = 1, /* the agent itself: its region peers (or everyone else) see the targets */
+  VTG_BLAME_NETWORK = 2  /* the region's network path: all its agents fail, other regions do not */
+};
+
 typedef struct vtg_agent_status_s {
   int impaired;
+  int blame;             /* VTG_BLAME_* while impaired */
   int suspect;
   int checks_down;
   int checks;
@@ -152,5 +172,10 @@ typedef struct vtg_agent_status_s {
 void vtg_detect_agent_status(const vtg_detect_t *d, uint32_t agent, vtg_agent_status_t *out);
 
 const char *vtg_scope_name(vtg_scope_t s);
+/* "up", "degraded", "down" or "unknown": the name every view (API,
+ * metrics, status page, history) gives a state. Defined in state.c. */
+const char *vtg_state_name(vtg_state_t s);
+/* "vantage", "network", or NULL for VTG_BLAME_NONE (JSON null). */
+const char *vtg_blame_name(int blame);
 
 #endif

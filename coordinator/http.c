@@ -13,11 +13,14 @@
 #include <string.h>
 
 #include "incident.h"
+#include "internal.h"
 #include "metrics.h"
 #include "silence.h"
 #include "resultlog.h"
 #include "rollup.h"
+#include "service.h"
 #include "statuspage.h"
+#include "addrs.h"
 #include "vtg/buf.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
@@ -32,38 +35,12 @@ struct vtg_http_s {
 
 /* ---- views of the coordinator state ---- */
 
-static const char *state_name(vtg_state_t s) {
-  switch (s) {
-  case VTG_STATE_UP: return "up";
-  case VTG_STATE_DEGRADED: return "degraded";
-  case VTG_STATE_DOWN: return "down";
-  case VTG_STATE_UNKNOWN: break;
-  }
-  return "unknown";
-}
-
 /* One (check, region) pair the check applies to, with its live status. */
 typedef struct status_row_s {
   size_t check;      /* index into cfg.checks */
   uint32_t region;   /* region idx */
   vtg_region_status_t st;
 } status_row_t;
-
-static int cmp_region_name(const void *a, const void *b, void *arg) {
-  char **names = arg;
-  return strcmp(names[*(const uint32_t *)a], names[*(const uint32_t *)b]);
-}
-
-/* Region indexes sorted by name, so every view lists regions the same way
- * whatever order agents happened to connect in. *out is malloc'd. */
-static int sorted_regions(const vtg_coord_t *c, uint32_t **out) {
-  uint32_t *idx = malloc((c->n_regions ? c->n_regions : 1) * sizeof *idx);
-  if (idx == NULL) return VTG_ENOMEM;
-  for (size_t i = 0; i < c->n_regions; i++) idx[i] = (uint32_t)i;
-  qsort_r(idx, c->n_regions, sizeof *idx, cmp_region_name, c->regions);
-  *out = idx;
-  return 0;
-}
 
 /* Every check of the config x every known region it applies to, in config
  * order then region name order. */
@@ -73,7 +50,7 @@ static int collect_status(const vtg_coord_t *c, status_row_t **rows_out, size_t 
   size_t n = 0, cap = c->cfg.n_checks * c->n_regions;
   int err;
 
-  if ((err = sorted_regions(c, &regions)) != 0) return err;
+  if ((err = vtg__regions_sorted(c->regions, c->n_regions, &regions)) != 0) return err;
   rows = malloc((cap ? cap : 1) * sizeof *rows);
   if (rows == NULL) {
     free(regions);
@@ -124,7 +101,7 @@ static int api_status(const vtg_coord_t *c, vtg_buf_t *out) {
     vtg_json_key(&w, "region");
     vtg_json_string(&w, c->regions[rows[i].region]);
     vtg_json_key(&w, "state");
-    vtg_json_string(&w, state_name(st->state));
+    vtg_json_string(&w, vtg_state_name(st->state));
     vtg_json_key(&w, "agents");
     vtg_json_int(&w, st->agents);
     vtg_json_key(&w, "healthy_agents");
@@ -136,6 +113,21 @@ static int api_status(const vtg_coord_t *c, vtg_buf_t *out) {
       vtg_json_double(&w, (double)st->last_latency_us / 1e6);
     else
       vtg_json_null(&w);
+    /* Why the state is unknown when it is the region's own path (issue 5,
+     * blame): "network"; null otherwise. */
+    vtg_json_key(&w, "blame");
+    vtg_json_string(&w, vtg_blame_name(st->blame));
+    /* The addresses this region's agents probed lately (addrs.h): the
+     * resolved address, or every address of an every_address check. */
+    const char *addrs[VTG_ADDRS_SHOWN];
+    size_t n_addrs = c->check_ids == NULL
+                         ? 0
+                         : vtg_addrs_latest(c->addrs, c->check_ids[rows[i].check], rows[i].region,
+                                            2 * ch->interval_us, addrs, VTG_ADDRS_SHOWN);
+    vtg_json_key(&w, "addresses");
+    vtg_json_begin_array(&w);
+    for (size_t k = 0; k < n_addrs; k++) vtg_json_string(&w, addrs[k]);
+    vtg_json_end_array(&w);
     vtg_json_end_object(&w);
   }
   vtg_json_end_array(&w);
@@ -216,6 +208,10 @@ static int api_agents(const vtg_coord_t *c, vtg_buf_t *out) {
     vtg_json_int(&w, (int64_t)a->results_stored);
     vtg_json_key(&w, "impaired");
     vtg_json_bool(&w, as.impaired);
+    /* Whom its failures are blamed on while impaired: "vantage" (itself)
+     * or "network" (its region's path); null while healthy. */
+    vtg_json_key(&w, "blame");
+    vtg_json_string(&w, vtg_blame_name(as.blame));
     vtg_json_key(&w, "suspect");
     vtg_json_bool(&w, as.suspect);
     vtg_json_key(&w, "checks_down");
@@ -284,19 +280,12 @@ static int api_checks(const vtg_coord_t *c, vtg_buf_t *out) {
 /* /api/v1/outages query: check=NAME, since=RFC3339. Returns 0 or 400 with
  * *why. Values are decoded in place. */
 static int outages_query(char *q, const char **check, int64_t *since_us, const char **why) {
-  char *p = q;
+  char *p = q, *key, *val;
+  int more;
   *check = NULL;
   *since_us = VTG_TIME_NONE;
-  while (p != NULL && *p) {
-    char *amp = strchr(p, '&'), *eq, *key = p, *val;
-    if (amp) *amp = '\0';
-    p = amp ? amp + 1 : NULL;
-    if (*key == '\0') continue;
-    eq = strchr(key, '=');
-    /* A key without '=' has the empty value: its own terminator. */
-    val = eq ? eq + 1 : key + strlen(key);
-    if (eq) *eq = '\0';
-    if (vtg_httpd_url_decode(key, 1) != 0 || vtg_httpd_url_decode(val, 1) != 0) {
+  while ((more = vtg_httpd_query_next(&p, &key, &val)) != 0) {
+    if (more < 0) {
       *why = "malformed percent-encoding in the query";
       return 400;
     }
@@ -355,8 +344,14 @@ static void http_handle(void *ctx, vtg_httpd_req_t *req, vtg_httpd_resp_t *resp)
     err = api_agents(c, body);
   } else if (strcmp(req->path, "/api/v1/checks") == 0) {
     err = api_checks(c, body);
+  } else if (strcmp(req->path, "/api/v1/service-incidents") == 0) {
+    vtg_service_api(c, req, resp); /* service.c: its own 400/503 */
+    return;
   } else if (strcmp(req->path, "/api/v1/history") == 0) {
     vtg_rollup_api_history(c, req, resp); /* rollup.c: its own 400/404 */
+    return;
+  } else if (strcmp(req->path, "/api/v1/uptime") == 0) {
+    vtg_rollup_api_uptime(c, req, resp); /* rollup.c: its own 400/404 */
     return;
   } else if (strcmp(req->path, "/metrics") == 0) {
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";

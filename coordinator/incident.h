@@ -17,4 +17,12 @@ void vtg_incident_write_json_maint(vtg_json_writer_t *w, const vtg_incident_t *i
  * the contract's duration_s (the store refreshes open incidents with it). */
 double vtg_incident_duration_s(int64_t from_us, int64_t to_us);
 
+/* Adds "partial" (bool) and "addresses" (array of strings | null) to the
+ * finished compact incident object at the end of b (Q, issue 5: every
+ * address). partial with addrs[0..n) for a partial incident; 0, NULL, 0
+ * for a whole-target one. Returns 0 or an error (b unchanged but for its
+ * closing brace on a buffer error). */
+int vtg_incident_json_add_addresses(vtg_buf_t *b, int partial, const char *const *addrs,
+                                    size_t n);
+
 #endif

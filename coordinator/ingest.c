@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "burst.h"
+#include "addrs.h"
 #include "checkstats.h"
 #include "resultlog.h"
 #include "rollup.h"
@@ -101,6 +103,24 @@ static int outcome_valid(Vantage__Outcome o) {
          o == VANTAGE__OUTCOME__OUTCOME_DOWN;
 }
 
+/* To the detector: an every_address check's per-address results through
+ * addrs.h (sub-checks and the per-turn aggregate), everything else as it
+ * is. The address each region's agents probed is noted for status. */
+static int feed_detector(vtg_coord_t *c, const vtg_agent_t *a, const Vantage__Result *r,
+                         const vtg_detect_result_t *d) {
+  int ix = vtg_coord_check_index(c, r->check_id);
+  const vtg_check_cfg_t *ch = ix >= 0 ? &c->cfg.checks[ix] : NULL;
+  vtg_addrs_note(c->addrs, r->check_id, a->region_idx, r->resolved_addr, d->start_us);
+  if (c->addrs == NULL || ch == NULL || !ch->every_address) return vtg_detect_feed(c->detect, d);
+  vtg_addrs_check_t ac = {.id = r->check_id,
+                          .name = ch->name,
+                          .service = ch->service,
+                          .kind = ch->kind,
+                          .interval_us = ch->interval_us,
+                          .timeout_us = ch->timeout_us};
+  return vtg_addrs_feed(c->addrs, &ac, d, r->resolved_addr, r->turn_addresses);
+}
+
 /* Places one fresh result; returns 1 when it reached the detector. */
 static int ingest_one(vtg_coord_t *c, vtg_agent_t *a, const Vantage__Result *r,
                       int64_t start_us) {
@@ -125,7 +145,7 @@ static int ingest_one(vtg_coord_t *c, vtg_agent_t *a, const Vantage__Result *r,
       .outcome = (int)r->outcome,
       .error_class = ec,
   };
-  int err = vtg_detect_feed(c->detect, &d);
+  int err = feed_detector(c, a, r, &d);
   if (err != 0) {
     c->invalid_results_total++;
     VTG_DEBUG("agent %s: result for check %" PRIu32 " refused by the detector: %s", a->id,
@@ -136,7 +156,9 @@ static int ingest_one(vtg_coord_t *c, vtg_agent_t *a, const Vantage__Result *r,
    * the minutes the store already has). Not fatal: only the timeline. */
   if (c->rollup != NULL &&
       (err = vtg_rollup_feed(c->rollup, r->check_id, a->region_idx, start_us, (int)r->outcome,
-                             r->total_us)) != 0)
+                             r->total_us,
+                             /* coverage: a result speaks for its check's interval */
+                             c->cfg.checks[vtg_coord_check_index(c, r->check_id)].interval_us)) != 0)
     VTG_DEBUG("rollups: result not counted: %s", vtg_strerror(err));
   return 1;
 }
@@ -321,6 +343,9 @@ int vtg_ingest_batch(vtg_coord_t *c, vtg_agent_t *a, const Vantage__ResultBatch 
       c->results_total++;
       /* Live results only: a replay at start-up is not counted again. */
       vtg_checkstats_feed(c->checkstats, r->check_id, a->region_idx, a->idx, r, start);
+      /* A turn of this agent (down after up, up after down) asks others
+       * to confirm at once (burst.h). */
+      vtg_burst_on_result(c, a, r->check_id, (int)r->outcome, start);
     }
   }
   /* The agent's own watermark only moves forward; an older value (a

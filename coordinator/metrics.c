@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "burst.h"
 #include "checkstats.h"
+#include "internal.h"
 #include "maint.h"
 #include "resultlog.h"
+#include "rollup.h"
+#include "service.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
 #include "vtg/histo.h"
@@ -21,16 +25,6 @@
 
 /* The escaping is shared with the agent's /metrics: vtg/prom.h. */
 int vtg_metrics_label(vtg_buf_t *b, const char *s) { return vtg_prom_label(b, s); }
-
-static const char *state_name(vtg_state_t s) {
-  switch (s) {
-  case VTG_STATE_UP: return "up";
-  case VTG_STATE_DEGRADED: return "degraded";
-  case VTG_STATE_DOWN: return "down";
-  case VTG_STATE_UNKNOWN: break;
-  }
-  return "unknown";
-}
 
 /* The "# HELP" and "# TYPE" lines of one family. */
 static int family(vtg_buf_t *b, const char *name, const char *type, const char *help) {
@@ -53,11 +47,6 @@ static int series(vtg_buf_t *b, const char *name, const char *k1, const char *v1
   }
   err |= vtg_buf_appends(b, "\"}");
   return err;
-}
-
-static int cmp_region_name(const void *a, const void *b, void *arg) {
-  char **names = arg;
-  return strcmp(names[*(const uint32_t *)a], names[*(const uint32_t *)b]);
 }
 
 static int cmp_agent_id(const void *a, const void *b) {
@@ -205,7 +194,7 @@ static int write_regions(vtg_coord_t *c, const uint32_t *regions, vtg_buf_t *out
         if (f == 0) {
           for (size_t s = 0; s < sizeof states / sizeof states[0]; s++) {
             err |= series(out, fams[f][0], "check", ch->name, "region", c->regions[r], "state",
-                          state_name(states[s]));
+                          vtg_state_name(states[s]));
             err |= vtg_buf_printf(out, " %d\n", st.state == states[s]);
           }
         } else if (f == 1 && st.state != VTG_STATE_UNKNOWN) {
@@ -294,6 +283,25 @@ static int write_agents(vtg_coord_t *c, vtg_agent_t **agents, size_t n, vtg_buf_
     err |= series(out, "vantage_agent_impaired", "agent", agents[i]->id, "region",
                   agents[i]->region, NULL, NULL);
     err |= vtg_buf_printf(out, " %d\n", as.impaired ? 1 : 0);
+  }
+  /* Per region: every reporting agent blamed on the region's own network
+   * path (detect.h, VTG_BLAME_NETWORK), the case in which outages lists
+   * nothing and the region's checks read unknown. */
+  err |= family(out, "vantage_region_network_impaired", "gauge",
+                "1 while all of a region's reporting agents are cut off by its network path.");
+  for (size_t r = 0; r < c->n_regions && err == 0; r++) {
+    int reporting = 0, network = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (agents[i]->region_idx != r || !agents[i]->connected) continue;
+      vtg_agent_status_t as;
+      memset(&as, 0, sizeof as);
+      if (c->detect != NULL) vtg_detect_agent_status(c->detect, agents[i]->idx, &as);
+      reporting += as.checks > 0;
+      network += as.checks > 0 && as.blame == VTG_BLAME_NETWORK;
+    }
+    err |= series(out, "vantage_region_network_impaired", "region", c->regions[r], NULL, NULL,
+                  NULL, NULL);
+    err |= vtg_buf_printf(out, " %d\n", reporting > 0 && network == reporting ? 1 : 0);
   }
   return err;
 }
@@ -405,6 +413,67 @@ static int write_timings(vtg_coord_t *c, vtg_buf_t *out) {
   return err;
 }
 
+/* Uptime with coverage over the last 24 h of rollup minutes (rollup.h):
+ * per (check, region) the check has data in; the ratio is absent while
+ * nothing is known, the coverage says how much of the window is. The
+ * store's part is cached per minute, so a scrape costs no SQL most of
+ * the time. */
+static int write_uptime(vtg_coord_t *c, const uint32_t *regions, vtg_buf_t *out) {
+  static const char *const fams[][2] = {
+      {"vantage_region_uptime_ratio",
+       "Share of the known time in the window a region saw a check up or degraded; absent "
+       "while nothing is known."},
+      {"vantage_region_coverage_ratio",
+       "Share of the window for which a region's state of a check is known (results "
+       "covered it)."},
+  };
+  vtg_rollup_uptime_t *u = NULL, total;
+  uint8_t *in = NULL;
+  int err = 0;
+  if (c->rollup == NULL || c->check_ids == NULL) return 0;
+  u = calloc(c->n_regions ? c->n_regions : 1, sizeof *u);
+  in = calloc(c->n_regions ? c->n_regions : 1, 1);
+  /* One pass per check for both families: the lines are kept per family. */
+  vtg_buf_t lines[2];
+  vtg_buf_init(&lines[0], 0);
+  vtg_buf_init(&lines[1], 0);
+  if (u == NULL || in == NULL) {
+    err = VTG_ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
+    const vtg_check_cfg_t *ch = &c->cfg.checks[i];
+    if ((err = vtg_rollup_uptime(c->rollup, c->store, c->check_ids[i], c->regions, c->n_regions,
+                                 VTG_ROLLUP_WINDOW_24H, u)) != 0)
+      break;
+    vtg_rollup_check_regions(c->rollup, ch, c->check_ids[i], c->regions, c->n_regions, u, in,
+                             &total);
+    for (size_t k = 0; k < c->n_regions && err == 0; k++) {
+      uint32_t r = regions[k];
+      if (!in[r]) continue;
+      double up = vtg_rollup_uptime_ratio(&u[r]);
+      if (up >= 0) {
+        err |= series(&lines[0], fams[0][0], "check", ch->name, "region", c->regions[r], "window",
+                      "24h");
+        err |= vtg_buf_printf(&lines[0], " %.6g\n", up);
+      }
+      err |= series(&lines[1], fams[1][0], "check", ch->name, "region", c->regions[r], "window",
+                    "24h");
+      err |= vtg_buf_printf(&lines[1], " %.6g\n", vtg_rollup_coverage_ratio(&u[r]));
+    }
+  }
+  for (int f = 0; f < 2 && err == 0; f++) {
+    err |= family(out, fams[f][0], "gauge", fams[f][1]);
+    if (lines[f].len > 0) err |= vtg_buf_append(out, lines[f].data, lines[f].len);
+  }
+out:
+  vtg_buf_free(&lines[0]);
+  vtg_buf_free(&lines[1]);
+  free(u);
+  free(in);
+  return err;
+}
+
 int vtg_metrics_write(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
   uint32_t *regions = NULL;
   vtg_agent_t **agents = NULL;
@@ -413,16 +482,14 @@ int vtg_metrics_write(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
   size_t n_agents = 0, nc = c->cfg.n_checks ? c->cfg.n_checks : 1;
   int err = 0;
 
-  regions = malloc((c->n_regions ? c->n_regions : 1) * sizeof *regions);
+  if ((err = vtg__regions_sorted(c->regions, c->n_regions, &regions)) != 0) goto out;
   agents = malloc((c->n_agents ? c->n_agents : 1) * sizeof *agents);
   open = calloc(nc, sizeof *open);
   onset = malloc(nc * sizeof *onset);
-  if (regions == NULL || agents == NULL || open == NULL || onset == NULL) {
+  if (agents == NULL || open == NULL || onset == NULL) {
     err = VTG_ENOMEM;
     goto out;
   }
-  for (size_t i = 0; i < c->n_regions; i++) regions[i] = (uint32_t)i;
-  qsort_r(regions, c->n_regions, sizeof *regions, cmp_region_name, c->regions);
   for (size_t i = 0; i < c->n_agents; i++)
     if (c->agents[i] != NULL && c->agents[i]->id != NULL) agents[n_agents++] = c->agents[i];
   qsort(agents, n_agents, sizeof *agents, cmp_agent_id);
@@ -431,11 +498,14 @@ int vtg_metrics_write(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
 
   err |= write_coordinator(c, now_us, out);
   err |= write_regions(c, regions, out);
+  err |= write_uptime(c, regions, out);
   err |= write_incidents(c, open, onset, out);
+  err |= vtg_service_metrics_write(c, now_us, out); /* service.c */
   err |= write_maintenance(c, now_us, out);
   err |= write_agents(c, agents, n_agents, out);
   err |= write_checkstats(c, regions, now_us, out);
   err |= write_timings(c, out);
+  err |= vtg_burst_write_metrics(c, out);
   if (err != 0) err = VTG_ELIMIT; /* OR-ed codes: only "failed" is meaningful */
 out:
   free(regions);

@@ -29,10 +29,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coord.h"
+#include "internal.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
 #include "vtg/httpd.h"
@@ -50,6 +53,7 @@ typedef struct cell_s {
   int64_t minute_us; /* EMPTY_MINUTE: never used */
   int64_t lat_sum_us;
   uint32_t up, degraded, down, lat_n;
+  uint64_t covered;  /* bit s: second s of the minute covered by a result (rollup.h) */
   int8_t state;      /* worst sampled vtg_state_t, NO_STATE: none */
   uint8_t dirty;     /* changed since written to the store */
   uint8_t loaded;    /* read from the store at start (replay skips it) */
@@ -58,6 +62,16 @@ typedef struct cell_s {
 typedef struct series_s {
   uint32_t check, region;
 } series_t;
+
+/* The store's part of one uptime window of one check (vtg_rollup_uptime):
+ * minutes [from, to) summed per region index, valid while those bounds
+ * and the region count stay the same (they move once a minute). */
+typedef struct ucache_s {
+  uint32_t check;
+  int64_t window_us, from, to;
+  size_t n_regions;
+  vtg_rollup_uptime_t *sums; /* n_regions */
+} ucache_t;
 
 struct vtg_rollup_s {
   size_t ring;          /* minutes per series */
@@ -71,6 +85,8 @@ struct vtg_rollup_s {
   int64_t last_sample_us;
   int64_t tick_minute;  /* minute of the last tick's watermark */
   int64_t newest_minute;/* newest minute memory is known complete for (watermark, load) */
+  ucache_t *ucache;
+  size_t n_ucache;
   vtg_rollup_stats_t st;
 };
 
@@ -113,6 +129,8 @@ void vtg_rollup_free(vtg_rollup_t *r) {
   free(r->series);
   free(r->cells);
   free(r->hash);
+  for (size_t i = 0; i < r->n_ucache; i++) free(r->ucache[i].sums);
+  free(r->ucache);
   free(r);
 }
 
@@ -183,11 +201,48 @@ static cell_t *cell_for(vtg_rollup_t *r, long s, int64_t minute_us) {
   return c;
 }
 
+#define ALL_SECONDS ((1ULL << 60) - 1)
+#define MAX_SPAN_US (3600LL * 1000000)
+
+static int64_t floor_second(int64_t t) {
+  int64_t s = t / 1000000;
+  if (t % 1000000 < 0) s--;
+  return s;
+}
+
+/* Seconds lo..hi (inclusive, 0..59) of a minute as a mask. */
+static uint64_t second_mask(int64_t lo, int64_t hi) {
+  if (lo < 0) lo = 0;
+  if (hi > 59) hi = 59;
+  if (lo > hi) return 0;
+  return ((1ULL << (hi + 1)) - 1) & ~((1ULL << lo) - 1);
+}
+
+/* Marks the seconds from_us..to_us (both included, rounded out to whole
+ * seconds) covered in series s, in every minute they touch that the
+ * window still holds. */
+static void cover(vtg_rollup_t *r, long s, int64_t from_us, int64_t to_us) {
+  int64_t a = floor_second(from_us), b = floor_second(to_us);
+  for (int64_t m = floor_minute(from_us); m / 1000000 <= b; m += MINUTE) {
+    cell_t *c = cell_for(r, s, m);
+    if (c == NULL) continue;
+    int64_t m_s = m / 1000000;
+    uint64_t mask = second_mask(a - m_s, b - m_s);
+    if ((c->covered | mask) != c->covered) {
+      c->covered |= mask;
+      c->dirty = 1;
+    }
+  }
+}
+
 int vtg_rollup_feed(vtg_rollup_t *r, uint32_t check_id, uint32_t region_idx, int64_t start_us,
-                    int outcome, int64_t latency_us) {
+                    int outcome, int64_t latency_us, int64_t span_us) {
   int64_t m = floor_minute(start_us);
+  int count = 1;
   if (outcome != VTG_OUTCOME_UP && outcome != VTG_OUTCOME_DEGRADED && outcome != VTG_OUTCOME_DOWN)
     return VTG_EINVAL;
+  if (span_us < 0) span_us = 0;
+  if (span_us > MAX_SPAN_US) span_us = MAX_SPAN_US;
   if (r->newest_minute != VTG_TIME_NONE &&
       m <= r->newest_minute - (int64_t)r->ring * MINUTE) {
     r->st.too_old++;
@@ -195,17 +250,21 @@ int vtg_rollup_feed(vtg_rollup_t *r, uint32_t check_id, uint32_t region_idx, int
   }
   if (r->replay) {
     /* Only look: a replayed result of a minute that is not in memory at
-     * all must not create a series it then skips. */
+     * all must not create a series it then skips. Its coverage is still
+     * added (a mask: adding it twice changes nothing), since a stored
+     * minute may be covered from a result that started before it. */
     long f = find_series(r, check_id, region_idx);
     if (f >= 0) {
       const cell_t *c = &r->cells[(size_t)f * r->ring + slot_of(r, m)];
       if (c->minute_us == m && c->loaded) {
         r->st.replay_skipped++;
-        return 0;
+        count = 0;
       }
     }
   }
   long s = get_series(r, check_id, region_idx);
+  if (s >= 0) cover(r, s, start_us, start_us + span_us);
+  if (!count) return 0;
   if (s < 0) return VTG_ENOMEM;
   cell_t *c = cell_for(r, s, m);
   if (c == NULL) {
@@ -226,25 +285,14 @@ int vtg_rollup_feed(vtg_rollup_t *r, uint32_t check_id, uint32_t region_idx, int
   return 0;
 }
 
-/* Worse = larger rank: unknown < up < degraded < down. */
-static int state_rank(int s) {
-  switch (s) {
-  case VTG_STATE_UP: return 1;
-  case VTG_STATE_DEGRADED: return 2;
-  case VTG_STATE_DOWN: return 3;
-  case VTG_STATE_UNKNOWN: return 0;
-  default: return -1; /* NO_STATE */
-  }
-}
-
 int vtg_rollup_sample(vtg_rollup_t *r, uint32_t check_id, uint32_t region_idx,
                       int64_t watermark_us, vtg_state_t state) {
-  if (state_rank((int)state) < 0) return VTG_EINVAL;
+  if (vtg__state_rank((int)state) < 0) return VTG_EINVAL;
   long s = get_series(r, check_id, region_idx);
   if (s < 0) return VTG_ENOMEM;
   cell_t *c = cell_for(r, s, floor_minute(watermark_us));
   if (c == NULL) return 0;
-  if (state_rank((int)state) > state_rank(c->state)) {
+  if (vtg__state_rank((int)state) > vtg__state_rank(c->state)) {
     c->state = (int8_t)state;
     c->dirty = 1;
   }
@@ -285,6 +333,7 @@ int vtg_rollup_flush(vtg_rollup_t *r, vtg_store_t *store, char *const *regions, 
           .lat_sum_us = c->lat_sum_us,
           .lat_n = c->lat_n,
           .state = c->state,
+          .covered = (int64_t)c->covered,
       };
     }
   }
@@ -305,6 +354,15 @@ out:
   if (err) r->st.flush_errors++;
   free(rows);
   return err;
+}
+
+/* A stored row's coverage; rows from before it was recorded count as
+ * wholly covered when they hold data (rollup.h). */
+static uint64_t row_covered(const vtg_store_rollup_row_t *row) {
+  if (row->covered >= 0) return (uint64_t)row->covered & ALL_SECONDS;
+  if ((uint64_t)row->up + row->degraded + row->down > 0 || row->state > VTG_STATE_UNKNOWN)
+    return ALL_SECONDS;
+  return 0;
 }
 
 typedef struct load_ctx_s {
@@ -331,7 +389,8 @@ static int load_row(void *ctx, const vtg_store_rollup_row_t *row) {
       .degraded = row->degraded,
       .down = row->down,
       .lat_n = row->lat_n,
-      .state = (int8_t)(state_rank(row->state) >= 0 ? row->state : NO_STATE),
+      .covered = row_covered(row),
+      .state = (int8_t)(vtg__state_rank(row->state) >= 0 ? row->state : NO_STATE),
       .dirty = 0,
       .loaded = 1,
   };
@@ -403,15 +462,23 @@ static vtg_state_t shown_state(int sampled, uint32_t up, uint32_t degraded, uint
 /* complete: known to be over in event time regardless of the watermark
  * (minutes older than memory, read from the store). */
 static void to_cell(const vtg_rollup_t *r, int64_t minute_us, uint32_t up, uint32_t degraded,
-                    uint32_t down, int64_t lat_sum, uint32_t lat_n, int state, int complete,
-                    vtg_rollup_cell_t *out) {
+                    uint32_t down, int64_t lat_sum, uint32_t lat_n, int state, uint64_t covered,
+                    int complete, vtg_rollup_cell_t *out) {
   if (r->watermark_us != VTG_TIME_NONE && minute_us + MINUTE <= r->watermark_us) complete = 1;
+  covered &= ALL_SECONDS;
+  if (!complete) /* seconds after the watermark are not known yet */
+    covered &= r->watermark_us == VTG_TIME_NONE || r->watermark_us <= minute_us
+                   ? 0
+                   : second_mask(0, floor_second(r->watermark_us) - minute_us / 1000000 - 1);
+  out->covered_s = __builtin_popcountll(covered);
   out->minute_us = minute_us;
   out->up = up;
   out->degraded = degraded;
   out->down = down;
   out->latency_avg_us = lat_n > 0 ? lat_sum / (int64_t)lat_n : -1;
   out->state = shown_state(state, up, degraded, down, complete);
+  /* Unknown is not up: a completed minute no result covers. */
+  if (complete && covered == 0) out->state = VTG_STATE_UNKNOWN;
 }
 
 static void empty_cell(int64_t minute_us, vtg_rollup_cell_t *out) {
@@ -431,7 +498,8 @@ int vtg_rollup_cells(const vtg_rollup_t *r, uint32_t check_id, uint32_t region_i
       empty_cell(m, &out[i]);
       continue;
     }
-    to_cell(r, m, c->up, c->degraded, c->down, c->lat_sum_us, c->lat_n, c->state, 0, &out[i]);
+    to_cell(r, m, c->up, c->degraded, c->down, c->lat_sum_us, c->lat_n, c->state, c->covered, 0,
+            &out[i]);
     found++;
   }
   return found;
@@ -445,6 +513,117 @@ int64_t vtg_rollup_memory_from(const vtg_rollup_t *r) {
 int64_t vtg_rollup_watermark(const vtg_rollup_t *r) { return r->watermark_us; }
 
 void vtg_rollup_stats(const vtg_rollup_t *r, vtg_rollup_stats_t *out) { *out = r->st; }
+
+/* ---- uptime with coverage ---- */
+
+/* Adds one minute, as shown, to u (rollup.h: known and up time). */
+static void uptime_add(vtg_rollup_uptime_t *u, const vtg_rollup_cell_t *c) {
+  if (c->state == VTG_STATE_UNKNOWN) return;
+  u->known_s += c->covered_s;
+  if (c->state != VTG_STATE_DOWN) u->up_s += c->covered_s;
+}
+
+typedef struct usum_ctx_s {
+  const vtg_rollup_t *r;
+  char *const *regions;
+  size_t n_regions;
+  vtg_rollup_uptime_t *sums;
+} usum_ctx_t;
+
+static int usum_row(void *ctx, const vtg_store_rollup_row_t *row) {
+  usum_ctx_t *u = ctx;
+  for (size_t g = 0; g < u->n_regions; g++) {
+    if (strcmp(u->regions[g], row->region) != 0) continue;
+    vtg_rollup_cell_t c;
+    to_cell(u->r, floor_minute(row->minute_us), row->up, row->degraded, row->down,
+            row->lat_sum_us, row->lat_n, vtg__state_rank(row->state) >= 0 ? row->state : NO_STATE,
+            row_covered(row), 1, &c);
+    uptime_add(&u->sums[g], &c);
+    break;
+  }
+  return 0;
+}
+
+/* The store's part [from, to) of check's window, from the cache when its
+ * bounds have not moved. Returns the sums (n_regions entries, owned by the
+ * cache) or NULL with *err set. */
+static const vtg_rollup_uptime_t *store_part(vtg_rollup_t *r, vtg_store_t *store,
+                                             uint32_t check_id, char *const *regions,
+                                             size_t n_regions, int64_t window_us, int64_t from,
+                                             int64_t to, int *err) {
+  ucache_t *e = NULL;
+  for (size_t i = 0; i < r->n_ucache; i++)
+    if (r->ucache[i].check == check_id && r->ucache[i].window_us == window_us) e = &r->ucache[i];
+  if (e != NULL && e->from == from && e->to == to && e->n_regions == n_regions) return e->sums;
+  if (e == NULL) {
+    ucache_t *n = realloc(r->ucache, (r->n_ucache + 1) * sizeof *n);
+    if (n == NULL) goto nomem;
+    r->ucache = n;
+    e = &r->ucache[r->n_ucache++];
+    *e = (ucache_t){.check = check_id, .window_us = window_us};
+  }
+  if (e->n_regions != n_regions || e->sums == NULL) {
+    vtg_rollup_uptime_t *ns = realloc(e->sums, (n_regions ? n_regions : 1) * sizeof *ns);
+    if (ns == NULL) goto nomem;
+    e->sums = ns;
+  }
+  e->n_regions = n_regions;
+  e->from = e->to = 0; /* invalid until filled */
+  memset(e->sums, 0, (n_regions ? n_regions : 1) * sizeof *e->sums);
+  if (store != NULL && from < to) {
+    usum_ctx_t u = {.r = r, .regions = regions, .n_regions = n_regions, .sums = e->sums};
+    if ((*err = vtg_store_rollup_range(store, check_id, from, to, usum_row, &u)) != 0) return NULL;
+  }
+  e->from = from;
+  e->to = to;
+  return e->sums;
+nomem:
+  *err = VTG_ENOMEM;
+  return NULL;
+}
+
+int vtg_rollup_uptime(vtg_rollup_t *r, vtg_store_t *store, uint32_t check_id,
+                      char *const *regions, size_t n_regions, int64_t window_us,
+                      vtg_rollup_uptime_t *out) {
+  int64_t minutes = window_us / MINUTE;
+  int err = 0;
+  for (size_t g = 0; g < n_regions; g++)
+    out[g] = (vtg_rollup_uptime_t){.wall_s = minutes * (MINUTE / 1000000)};
+  if (r->watermark_us == VTG_TIME_NONE || n_regions == 0 || minutes <= 0) return 0;
+  int64_t to = floor_minute(r->watermark_us), from = to - minutes * MINUTE;
+  /* Memory answers from two minutes after its oldest: the oldest slots are
+   * the first taken over by results ahead of the watermark. Those minutes
+   * were flushed long before. */
+  int64_t split = vtg_rollup_memory_from(r) + 2 * MINUTE;
+  if (split < from) split = from;
+  if (split > to) split = to;
+  const vtg_rollup_uptime_t *st =
+      store_part(r, store, check_id, regions, n_regions, window_us, from, split, &err);
+  if (st == NULL) return err;
+  for (size_t g = 0; g < n_regions; g++) {
+    out[g].known_s = st[g].known_s;
+    out[g].up_s = st[g].up_s;
+    long s = find_series(r, check_id, (uint32_t)g);
+    if (s < 0) continue;
+    for (int64_t m = split; m < to; m += MINUTE) {
+      const cell_t *c = &r->cells[(size_t)s * r->ring + slot_of(r, m)];
+      if (c->minute_us != m) continue;
+      vtg_rollup_cell_t v;
+      to_cell(r, m, c->up, c->degraded, c->down, c->lat_sum_us, c->lat_n, c->state, c->covered, 1,
+              &v);
+      uptime_add(&out[g], &v);
+    }
+  }
+  return 0;
+}
+
+double vtg_rollup_uptime_ratio(const vtg_rollup_uptime_t *u) {
+  return u->known_s > 0 ? (double)u->up_s / (double)u->known_s : -1;
+}
+
+double vtg_rollup_coverage_ratio(const vtg_rollup_uptime_t *u) {
+  return u->wall_s > 0 ? (double)u->known_s / (double)u->wall_s : 0;
+}
 
 /* ---- GET /api/v1/history ---- */
 
@@ -467,31 +646,12 @@ static int hist_row(void *ctx, const vtg_store_rollup_row_t *row) {
   for (size_t g = 0; g < h->n_regions; g++) {
     if (strcmp(h->regions[g], row->region) != 0) continue;
     to_cell(h->r, m, row->up, row->degraded, row->down, row->lat_sum_us, row->lat_n,
-            state_rank(row->state) >= 0 ? row->state : NO_STATE, 1,
+            vtg__state_rank(row->state) >= 0 ? row->state : NO_STATE, row_covered(row), 1,
             &h->cells[g * h->minutes + i]);
     h->has[g] = 1;
     break;
   }
   return 0;
-}
-
-static const char *state_name(vtg_state_t s) {
-  switch (s) {
-  case VTG_STATE_UP: return "up";
-  case VTG_STATE_DEGRADED: return "degraded";
-  case VTG_STATE_DOWN: return "down";
-  default: return "unknown";
-  }
-}
-
-typedef struct region_order_s {
-  const char *name;
-  size_t idx;
-} region_order_t;
-
-static int cmp_region_order(const void *a, const void *b) {
-  const region_order_t *x = a, *y = b;
-  return strcmp(x->name, y->name);
 }
 
 int vtg_rollup_history_json(const vtg_rollup_t *r, vtg_store_t *store, uint32_t check_id,
@@ -503,7 +663,7 @@ int vtg_rollup_history_json(const vtg_rollup_t *r, vtg_store_t *store, uint32_t 
   int64_t mem_from = vtg_rollup_memory_from(r);
   hist_ctx_t h = {.r = r, .regions = regions, .n_regions = n_regions, .from_us = from,
                   .minutes = nm};
-  region_order_t *order = NULL;
+  uint32_t *order = NULL;
   int err = 0;
   if (n_regions > 0) {
     h.cells = malloc(n_regions * nm * sizeof *h.cells);
@@ -525,14 +685,7 @@ int vtg_rollup_history_json(const vtg_rollup_t *r, vtg_store_t *store, uint32_t 
     if ((err = vtg_store_rollup_range(store, check_id, from, to, hist_row, &h)) != 0) goto out;
   }
 
-  if (n_regions > 0) {
-    if ((order = malloc(n_regions * sizeof *order)) == NULL) {
-      err = VTG_ENOMEM;
-      goto out;
-    }
-    for (size_t g = 0; g < n_regions; g++) order[g] = (region_order_t){regions[g], g};
-    qsort(order, n_regions, sizeof *order, cmp_region_order);
-  }
+  if ((err = vtg__regions_sorted(regions, n_regions, &order)) != 0) goto out;
 
   vtg_json_writer_t w;
   vtg_json_writer_init(&w, out, 0);
@@ -548,7 +701,7 @@ int vtg_rollup_history_json(const vtg_rollup_t *r, vtg_store_t *store, uint32_t 
   vtg_json_key(&w, "regions");
   vtg_json_begin_array(&w);
   for (size_t k = 0; k < n_regions; k++) {
-    size_t g = order[k].idx;
+    size_t g = order[k];
     if (!h.has[g]) continue;
     vtg_json_begin_object(&w);
     vtg_json_key(&w, "region");
@@ -561,7 +714,7 @@ int vtg_rollup_history_json(const vtg_rollup_t *r, vtg_store_t *store, uint32_t 
       vtg_json_key(&w, "t");
       vtg_json_time(&w, c->minute_us);
       vtg_json_key(&w, "state");
-      vtg_json_string(&w, state_name(c->state));
+      vtg_json_string(&w, vtg_state_name(c->state));
       vtg_json_key(&w, "up");
       vtg_json_int(&w, c->up);
       vtg_json_key(&w, "degraded");
@@ -573,6 +726,8 @@ int vtg_rollup_history_json(const vtg_rollup_t *r, vtg_store_t *store, uint32_t 
         vtg_json_null(&w);
       else
         vtg_json_double(&w, (double)c->latency_avg_us / 1e6);
+      vtg_json_key(&w, "coverage");
+      vtg_json_double(&w, c->covered_s / 60.0);
       vtg_json_end_object(&w);
     }
     vtg_json_end_array(&w);
@@ -595,17 +750,10 @@ void vtg_rollup_api_history(struct vtg_coord_s *c, struct vtg_httpd_req_s *req,
                             struct vtg_httpd_resp_s *resp) {
   const char *check = NULL;
   long minutes = HISTORY_DEFAULT_MINUTES;
-  char *p = req->query;
+  char *p = req->query, *key, *val, *end;
   int err;
-  while (p != NULL && *p) {
-    char *amp = strchr(p, '&'), *key = p, *eq, *val, *end;
-    if (amp) *amp = '\0';
-    p = amp ? amp + 1 : NULL;
-    if (*key == '\0') continue;
-    eq = strchr(key, '=');
-    val = eq ? eq + 1 : key + strlen(key);
-    if (eq) *eq = '\0';
-    if (vtg_httpd_url_decode(key, 1) != 0 || vtg_httpd_url_decode(val, 1) != 0) {
+  while ((err = vtg_httpd_query_next(&p, &key, &val)) != 0) {
+    if (err < 0) {
       vtg_httpd_error(resp, 400, "malformed percent-encoding in the query", NULL);
       return;
     }
@@ -642,5 +790,181 @@ void vtg_rollup_api_history(struct vtg_coord_s *c, struct vtg_httpd_req_s *req,
   err = vtg_rollup_history_json(c->rollup, c->store, c->check_ids[i], c->cfg.checks[i].name,
                                 c->regions, c->n_regions, vtg_clock_wall_us(), (int)minutes,
                                 &resp->body);
+  if (err != 0) vtg_httpd_error(resp, 500, vtg_strerror(err), NULL);
+}
+
+void vtg_rollup_format_pct(double ratio, int decimals, char *buf, size_t n) {
+  if (n == 0) return;
+  if (ratio < 0 || ratio != ratio) {
+    snprintf(buf, n, "-");
+    return;
+  }
+  if (ratio >= 1) {
+    snprintf(buf, n, "100%%");
+    return;
+  }
+  if (decimals < 0) decimals = 0;
+  if (decimals > 4) decimals = 4;
+  double scale = 1;
+  for (int i = 0; i < decimals; i++) scale *= 10;
+  /* Truncated: 99.999% must not read as 100%, 0.4% not as 0%. */
+  double v = floor(ratio * 100 * scale) / scale;
+  if (ratio > 0 && v == 0) {
+    snprintf(buf, n, "<%.*f%%", decimals, 1 / scale);
+    return;
+  }
+  char tmp[32];
+  snprintf(tmp, sizeof tmp, "%.*f", decimals, v);
+  size_t len = strlen(tmp);
+  if (strchr(tmp, '.') != NULL) {
+    while (len > 0 && tmp[len - 1] == '0') tmp[--len] = '\0';
+    if (len > 0 && tmp[len - 1] == '.') tmp[--len] = '\0';
+  }
+  snprintf(buf, n, "%s%%", tmp);
+}
+
+/* ---- GET /api/v1/uptime ---- */
+
+static void uptime_fields(vtg_json_writer_t *w, const vtg_rollup_uptime_t *u) {
+  double up = vtg_rollup_uptime_ratio(u);
+  vtg_json_key(w, "uptime");
+  if (up < 0)
+    vtg_json_null(w);
+  else
+    vtg_json_double(w, up);
+  vtg_json_key(w, "coverage");
+  vtg_json_double(w, vtg_rollup_coverage_ratio(u));
+  vtg_json_key(w, "known_s");
+  vtg_json_int(w, u->known_s);
+  vtg_json_key(w, "up_s");
+  vtg_json_int(w, u->up_s);
+  vtg_json_key(w, "wall_s");
+  vtg_json_int(w, u->wall_s);
+}
+
+int vtg_rollup_check_regions(const vtg_rollup_t *r, const vtg_check_cfg_t *ch, uint32_t check_id,
+                             char *const *regions, size_t n_regions,
+                             const vtg_rollup_uptime_t *u, uint8_t *in,
+                             vtg_rollup_uptime_t *total) {
+  int n = 0;
+  *total = (vtg_rollup_uptime_t){0};
+  for (size_t g = 0; g < n_regions; g++) {
+    in[g] = vtg_config_check_applies(ch, regions[g]) &&
+            (u[g].known_s > 0 || find_series(r, check_id, (uint32_t)g) >= 0);
+    if (!in[g]) continue;
+    total->wall_s += u[g].wall_s;
+    total->known_s += u[g].known_s;
+    total->up_s += u[g].up_s;
+    n++;
+  }
+  return n;
+}
+
+/* One check's object of the uptime body. */
+static int uptime_check_json(vtg_coord_t *c, size_t i, const char *window, int64_t window_us,
+                             const uint32_t *order, vtg_rollup_uptime_t *u, uint8_t *in,
+                             vtg_json_writer_t *w) {
+  vtg_rollup_t *r = c->rollup;
+  vtg_rollup_uptime_t total;
+  int err = vtg_rollup_uptime(r, c->store, c->check_ids[i], c->regions, c->n_regions, window_us, u);
+  if (err != 0) return err;
+  vtg_rollup_check_regions(r, &c->cfg.checks[i], c->check_ids[i], c->regions, c->n_regions, u, in,
+                           &total);
+  int64_t to = r->watermark_us == VTG_TIME_NONE ? floor_minute(vtg_clock_wall_us())
+                                                : floor_minute(r->watermark_us);
+  vtg_json_begin_object(w);
+  vtg_json_key(w, "check");
+  vtg_json_string(w, c->cfg.checks[i].name);
+  vtg_json_key(w, "window");
+  vtg_json_string(w, window);
+  vtg_json_key(w, "from");
+  vtg_json_time(w, to - (window_us / MINUTE) * MINUTE);
+  vtg_json_key(w, "to");
+  vtg_json_time(w, to);
+  uptime_fields(w, &total);
+  vtg_json_key(w, "regions");
+  vtg_json_begin_array(w);
+  for (size_t k = 0; k < c->n_regions; k++) {
+    size_t g = order[k];
+    if (!in[g]) continue;
+    vtg_json_begin_object(w);
+    vtg_json_key(w, "region");
+    vtg_json_string(w, c->regions[g]);
+    uptime_fields(w, &u[g]);
+    vtg_json_end_object(w);
+  }
+  vtg_json_end_array(w);
+  vtg_json_end_object(w);
+  return 0;
+}
+
+void vtg_rollup_api_uptime(struct vtg_coord_s *c, struct vtg_httpd_req_s *req,
+                           struct vtg_httpd_resp_s *resp) {
+  const char *check = NULL, *window = "24h";
+  int64_t window_us = VTG_ROLLUP_WINDOW_24H;
+  char *p = req->query, *key, *val;
+  vtg_rollup_uptime_t *u = NULL;
+  uint8_t *in = NULL;
+  uint32_t *order = NULL;
+  size_t i = 0;
+  int err;
+  while ((err = vtg_httpd_query_next(&p, &key, &val)) != 0) {
+    if (err < 0) {
+      vtg_httpd_error(resp, 400, "malformed percent-encoding in the query", NULL);
+      return;
+    }
+    if (strcmp(key, "check") == 0) {
+      check = val;
+    } else if (strcmp(key, "window") == 0) {
+      if (strcmp(val, "24h") == 0) {
+        window = "24h";
+        window_us = VTG_ROLLUP_WINDOW_24H;
+      } else if (strcmp(val, "7d") == 0) {
+        window = "7d";
+        window_us = VTG_ROLLUP_WINDOW_7D;
+      } else {
+        vtg_httpd_error(resp, 400, "window: expected 24h or 7d", NULL);
+        return;
+      }
+    } else {
+      vtg_httpd_error(resp, 400, "unknown query parameter (expected check or window)", NULL);
+      return;
+    }
+  }
+  if (check != NULL) {
+    for (i = 0; i < c->cfg.n_checks && strcmp(c->cfg.checks[i].name, check) != 0; i++) {
+    }
+    if (i == c->cfg.n_checks) {
+      vtg_httpd_error(resp, 404, "no such check", NULL);
+      return;
+    }
+  }
+  if (c->rollup == NULL) {
+    vtg_httpd_error(resp, 503, "rollups are not available", NULL);
+    return;
+  }
+  u = calloc(c->n_regions ? c->n_regions : 1, sizeof *u);
+  in = calloc(c->n_regions ? c->n_regions : 1, 1);
+  if (u == NULL || in == NULL) {
+    err = VTG_ENOMEM;
+    goto out;
+  }
+  if ((err = vtg__regions_sorted(c->regions, c->n_regions, &order)) != 0) goto out;
+  vtg_json_writer_t w;
+  vtg_json_writer_init(&w, &resp->body, 0);
+  if (check != NULL) {
+    if ((err = uptime_check_json(c, i, window, window_us, order, u, in, &w)) != 0) goto out;
+  } else {
+    /* Without check=: every check of the config, in config order. */
+    vtg_json_begin_array(&w);
+    for (i = 0; i < c->cfg.n_checks; i++)
+      if ((err = uptime_check_json(c, i, window, window_us, order, u, in, &w)) != 0) goto out;
+    vtg_json_end_array(&w);
+  }
+  err = vtg_json_finish(&w);
+out:
+  free(u);
+  free(in);
+  free(order);
   if (err != 0) vtg_httpd_error(resp, 500, vtg_strerror(err), NULL);
 }

@@ -29,7 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "burst.h"
 #include "ingest.h"
+#include "phase.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
 #include "vtg/frame.h"
@@ -46,6 +48,10 @@
 #define VERSION_MAX 64
 #define ARENA_KEEP (1u << 20)       /* arena memory kept between messages */
 #define ADDR_LEN 64
+/* Fleet changes (connects, disconnects, cadence) are gathered this long
+ * before phases are recomputed and changed CheckSets pushed: a fleet that
+ * reconnects at once costs one recomputation, not one per agent. */
+#define REPHASE_DEBOUNCE_MS 200
 
 typedef enum { S_HELLO = 0, S_READY, S_DRAIN, S_CLOSED } session_state_t;
 
@@ -73,6 +79,13 @@ typedef struct vtg_session_s {
   char peer[ADDR_LEN];
   vtg_tls_t *tls;                /* NULL on a plaintext listener */
   char cert_id[AGENT_ID_MAX + 1]; /* TLS: the client certificate's CN, once handshaken */
+  /* The plan for this agent (plan_all), by config check index; interval 0
+   * = the check does not apply to it. What was last sent is known by its
+   * signature only (checkset_sig). */
+  uint32_t *plan_phase_ms, *plan_interval_ms;
+  size_t n_plan;
+  uint64_t sent_sig;
+  int sent;                      /* a CheckSet went out on this session */
 } vtg_session_t;
 
 struct vtg_server_s {
@@ -84,6 +97,9 @@ struct vtg_server_s {
   size_t n_sessions;
   char addr[ADDR_LEN];
   vtg_tls_ctx_t *tls_ctx;        /* NULL = plaintext; replaced on SIGHUP */
+  vtg_burst_t *burst;            /* confirmation bursts and cadence (burst.h) */
+  uv_timer_t rephase_timer;      /* the debounce of fleet changes */
+  int rephase_open;              /* rephase_timer initialised and not yet closed */
   uint8_t rbuf[READ_BUF_SIZE];   /* shared: reads are consumed within read_cb */
   uint8_t pbuf[READ_BUF_SIZE];   /* shared: plaintext decrypted from rbuf */
 };
@@ -151,13 +167,16 @@ static void session_detach(vtg_session_t *s, const char *why) {
   a->session = NULL;
   a->connected = 0;
   VTG_INFO("agent %s disconnected (%s): %s", a->id, s->peer, why);
+  /* The others' phases close the gap it leaves. */
+  vtg_server_fleet_changed(s->server);
   int err = vtg_store_agent_upsert(c->store, a->id, a->region, a->country, a->lat, a->lon,
                                    a->version, a->address, a->last_seen_us);
   if (err) VTG_WARN("agent %s: could not store its state: %s", a->id, vtg_strerror(err));
 }
 
 static void server_maybe_free(vtg_server_t *srv) {
-  if (srv->stopping && !srv->listener_open && srv->sessions == NULL) {
+  if (srv->stopping && !srv->listener_open && !srv->rephase_open && srv->sessions == NULL) {
+    vtg_burst_free(srv->burst);
     vtg_tls_ctx_free(srv->tls_ctx);
     free(srv);
   }
@@ -176,6 +195,8 @@ static void on_session_handle_close(uv_handle_t *h) {
   vtg_frame_reader_free(&s->reader);
   vtg_arena_free(&s->arena);
   vtg_tls_free(s->tls);
+  free(s->plan_phase_ms);
+  free(s->plan_interval_ms);
   free(s);
   server_maybe_free(srv);
 }
@@ -312,22 +333,100 @@ static void session_fail(vtg_session_t *s, int code, const char *fmt, ...) {
   session_arm(s);
 }
 
-/* FNV-1a over "agent id \0 check name": a phase that is stable across
- * restarts and reconnects, and spreads one agent's checks (and one check's
- * agents) over the interval. */
-static uint32_t phase_ms(const char *agent_id, const char *check, uint32_t interval_ms) {
+/* The session carries an agent that gets CheckSets. */
+static int session_live(const vtg_session_t *s) {
+  return s->state == S_READY && s->agent != NULL && s->agent->session == s;
+}
+
+/* Recomputes every live session's plan: per check, the interval its agents
+ * run it at now (vtg_burst_interval_us) and each agent's phase from the
+ * fleet-wide interleaving over the live agents of the check (phase.h).
+ * Costs O(checks x agents log agents). Returns 0 or VTG_ENOMEM (logged;
+ * plans that were not recomputed keep what they had). */
+static int plan_all(vtg_server_t *srv) {
+  vtg_coord_t *c = srv->coord;
+  const vtg_coord_config_t *cfg = &c->cfg;
+  size_t m = 0, k;
+  int err = VTG_ENOMEM;
+  for (vtg_session_t *s = srv->sessions; s; s = s->next) m += session_live(s);
+  vtg_session_t **sess = calloc(m ? m : 1, sizeof *sess);
+  vtg_phase_agent_t *pa = calloc(m ? m : 1, sizeof *pa);
+  size_t *who = calloc(m ? m : 1, sizeof *who);
+  if (sess == NULL || pa == NULL || who == NULL) goto out;
+  m = 0;
+  for (vtg_session_t *s = srv->sessions; s; s = s->next) {
+    if (!session_live(s)) continue;
+    if (s->n_plan != cfg->n_checks) {
+      size_t n = cfg->n_checks ? cfg->n_checks : 1;
+      uint32_t *ph = realloc(s->plan_phase_ms, n * sizeof *ph);
+      if (ph != NULL) s->plan_phase_ms = ph;
+      uint32_t *iv = ph ? realloc(s->plan_interval_ms, n * sizeof *iv) : NULL;
+      if (iv != NULL) s->plan_interval_ms = iv;
+      if (ph == NULL || iv == NULL) {
+        s->n_plan = 0;
+        goto out;
+      }
+      s->n_plan = cfg->n_checks;
+    }
+    sess[m++] = s;
+  }
+  for (size_t i = 0; i < cfg->n_checks; i++) {
+    const vtg_check_cfg_t *ch = &cfg->checks[i];
+    uint32_t iv = (uint32_t)(vtg_burst_interval_us(c, i) / 1000);
+    for (size_t j = k = 0; j < m; j++) {
+      sess[j]->plan_interval_ms[i] = 0;
+      if (!vtg_config_check_applies(ch, sess[j]->agent->region)) continue;
+      pa[k] = (vtg_phase_agent_t){.id = sess[j]->agent->id, .region = sess[j]->agent->region};
+      who[k++] = j;
+    }
+    if ((err = vtg_phase_assign(ch->name, iv, pa, k)) != 0) goto out;
+    for (size_t q = 0; q < k; q++) {
+      sess[who[q]]->plan_phase_ms[i] = pa[q].phase_ms;
+      sess[who[q]]->plan_interval_ms[i] = iv;
+    }
+  }
+  err = 0;
+out:
+  if (err) VTG_ERROR("cannot compute the agents' phases: %s", vtg_strerror(err));
+  free(sess);
+  free(pa);
+  free(who);
+  return err;
+}
+
+/* The phase and interval of config check i for session s: its plan, or
+ * (no plan: out of memory) the check's own base phase and interval. */
+static void plan_get(const vtg_session_t *s, size_t i, uint32_t *phase_ms, uint32_t *interval_ms) {
+  const vtg_check_cfg_t *ch = &s->server->coord->cfg.checks[i];
+  if (i < s->n_plan && s->plan_interval_ms[i] > 0) {
+    *phase_ms = s->plan_phase_ms[i];
+    *interval_ms = s->plan_interval_ms[i];
+    return;
+  }
+  *interval_ms = (uint32_t)(ch->interval_us / 1000);
+  *phase_ms = vtg_phase_base(ch->name, *interval_ms);
+}
+
+static void sig_mix(uint64_t *h, uint64_t v) {
+  for (int i = 0; i < 8; i++, v >>= 8) {
+    *h ^= v & 0xff;
+    *h *= 1099511628211ULL;
+  }
+}
+
+/* What the agent's schedule depends on, for "has it changed": the checks
+ * it gets with their interval and phase (FNV-1a). */
+static uint64_t checkset_sig(const vtg_session_t *s) {
+  const vtg_coord_t *c = s->server->coord;
   uint64_t h = 1469598103934665603ULL;
-  for (const unsigned char *p = (const unsigned char *)agent_id; *p; p++) {
-    h ^= *p;
-    h *= 1099511628211ULL;
+  for (size_t i = 0; i < c->cfg.n_checks; i++) {
+    if (!vtg_config_check_applies(&c->cfg.checks[i], s->agent->region)) continue;
+    uint32_t ph, iv;
+    plan_get(s, i, &ph, &iv);
+    sig_mix(&h, c->check_ids[i]);
+    sig_mix(&h, ((uint64_t)iv << 32) | ph);
   }
-  h ^= 0;
-  h *= 1099511628211ULL;
-  for (const unsigned char *p = (const unsigned char *)check; *p; p++) {
-    h ^= *p;
-    h *= 1099511628211ULL;
-  }
-  return interval_ms ? (uint32_t)(h % interval_ms) : 0;
+  return h;
 }
 
 /* protobuf-c wants char * and "" for an absent string. */
@@ -336,13 +435,18 @@ static char *str_or_empty(char *s) {
   return s != NULL ? s : empty;
 }
 
-/* Sends the checks of the agent's region, each with its phase for it. */
-static int send_checkset(vtg_session_t *s) {
+/* Sends the checks of the agent's region, each with its phase and
+ * interval from the session's plan. With only_if_changed, a session whose
+ * last CheckSet had the same checks, intervals and phases gets nothing
+ * (returns 1 then). Returns 0 when sent, or an error (session closed). */
+static int send_checkset(vtg_session_t *s, int only_if_changed) {
   vtg_coord_t *c = s->server->coord;
   vtg_agent_t *a = s->agent;
   const vtg_coord_config_t *cfg = &c->cfg;
   size_t n = 0, n_ranges = 0;
   int err = VTG_ENOMEM;
+  uint64_t sig = checkset_sig(s);
+  if (only_if_changed && s->sent && s->sent_sig == sig) return 1;
   for (size_t i = 0; i < cfg->n_checks; i++) {
     if (!vtg_config_check_applies(&cfg->checks[i], a->region)) continue;
     n++;
@@ -366,10 +470,9 @@ static int send_checkset(vtg_session_t *s) {
     m->kind = ch->kind;
     m->url = ch->url;
     m->method = ch->method;
-    m->interval_ms = (uint32_t)(ch->interval_us / 1000);
+    plan_get(s, i, &m->phase_ms, &m->interval_ms);
     m->timeout_ms = (uint32_t)(ch->timeout_us / 1000);
     m->max_latency_ms = (uint32_t)(ch->max_latency_us / 1000);
-    m->phase_ms = phase_ms(a->id, ch->name, m->interval_ms);
     /* Type-specific fields point into the config, which outlives the send. */
     m->type = (Vantage__CheckType)ch->type;
     m->headers = ch->headers;
@@ -385,6 +488,7 @@ static int send_checkset(vtg_session_t *s) {
     m->dns_resolver = str_or_empty(ch->dns_resolver);
     m->min_days_left = ch->min_days_left;
     m->ip_version = (uint32_t)ch->ip_version;
+    m->every_address = ch->every_address != 0;
     m->accept = &rptr[r];
     m->n_accept = ch->n_accept;
     for (size_t j = 0; j < ch->n_accept; j++, r++) {
@@ -405,6 +509,8 @@ static int send_checkset(vtg_session_t *s) {
   env.check_set = &cs;
   err = session_send(s, &env);
   if (err == 0) {
+    s->sent = 1;
+    s->sent_sig = sig;
     a->checks_pushed = (uint32_t)k;
     VTG_DEBUG("agent %s: CheckSet version %" PRIu64 " with %zu checks", a->id, c->checkset_version,
               k);
@@ -556,7 +662,11 @@ static void handle_hello(vtg_session_t *s, const Vantage__Hello *h) {
   env.msg_case = VANTAGE__ENVELOPE__MSG_WELCOME;
   env.welcome = &w;
   if (session_send(s, &env) != 0) return;
-  if (send_checkset(s) != 0) return;
+  /* Its CheckSet at once, with phases that count it; the others move over
+   * to make room after the debounce. */
+  plan_all(s->server);
+  if (send_checkset(s, 0) != 0) return;
+  vtg_server_fleet_changed(s->server);
   /* A heartbeat at once, so the agent's clock offset is known within one
    * round trip instead of one heartbeat interval. */
   if (send_heartbeat(s, 0) != 0) return;
@@ -890,6 +1000,12 @@ static void on_connection(uv_stream_t *l, int status) {
   session_arm(s);
 }
 
+static void on_rephase_close(uv_handle_t *h) {
+  vtg_server_t *srv = container_of((uv_timer_t *)h, vtg_server_t, rephase_timer);
+  srv->rephase_open = 0;
+  server_maybe_free(srv);
+}
+
 static void on_listener_close(uv_handle_t *h) {
   vtg_server_t *srv = container_of((uv_tcp_t *)h, vtg_server_t, listener);
   srv->listener_open = 0;
@@ -932,6 +1048,14 @@ int vtg_server_start(vtg_coord_t *c, const char *listen, vtg_server_t **out) {
   int sl = sizeof ss;
   if (uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &sl) == 0)
     format_addr(&ss, srv->addr, sizeof srv->addr);
+  if ((srv->burst = vtg_burst_new()) == NULL ||
+      (err = uv_timer_init(c->loop, &srv->rephase_timer)) != 0) {
+    VTG_ERROR("agent listener: %s", srv->burst ? uv_strerror(err) : "out of memory");
+    srv->stopping = 1;
+    uv_close((uv_handle_t *)&srv->listener, on_listener_close);
+    return srv->burst ? err : VTG_ENOMEM;
+  }
+  srv->rephase_open = 1;
   VTG_INFO("agents listening on %s%s", srv->addr, srv->tls_ctx ? " (mutual TLS)" : "");
   *out = srv;
   return 0;
@@ -956,8 +1080,66 @@ void vtg_server_push_checksets(vtg_server_t *srv) {
         continue;
       }
     }
-    send_checkset(s);
   }
+  /* A reload: a new version for everyone, phases over the new set. */
+  plan_all(srv);
+  for (vtg_session_t *s = srv->sessions; s; s = s->next)
+    if (session_live(s)) send_checkset(s, 0);
+}
+
+static void on_rephase_timer(uv_timer_t *t) {
+  vtg_server_t *srv = container_of(t, vtg_server_t, rephase_timer);
+  size_t changed = 0, live = 0;
+  if (srv->stopping || plan_all(srv) != 0) return;
+  for (vtg_session_t *s = srv->sessions; s; s = s->next) {
+    if (!session_live(s)) continue;
+    live++;
+    changed += !s->sent || s->sent_sig != checkset_sig(s);
+  }
+  if (changed == 0) return;
+  /* A changed set is a new version, so an agent can tell it from the one
+   * it has. */
+  srv->coord->checkset_version++;
+  for (vtg_session_t *s = srv->sessions; s; s = s->next)
+    if (session_live(s)) send_checkset(s, 1);
+  VTG_INFO("fleet changed: new phases or intervals for %zu of %zu agents (CheckSet version %" PRIu64
+           ")",
+           changed, live, srv->coord->checkset_version);
+}
+
+void vtg_server_fleet_changed(vtg_server_t *srv) {
+  if (srv == NULL || srv->stopping || !srv->rephase_open) return;
+  /* Already pending: the change joins it (a debounce, not a deadline
+   * that keeps moving). */
+  if (uv_is_active((uv_handle_t *)&srv->rephase_timer)) return;
+  uv_timer_start(&srv->rephase_timer, on_rephase_timer, REPHASE_DEBOUNCE_MS, 0);
+}
+
+vtg_burst_t *vtg_server_burst(vtg_server_t *srv) {
+  return srv ? srv->burst : NULL;
+}
+
+int vtg_server_probe_now(vtg_agent_t *a, const uint32_t *check_ids, size_t n) {
+  vtg_session_t *s = a->session;
+  if (s == NULL || !session_live(s)) return UV_ENOTCONN;
+  Vantage__ProbeNow pn = VANTAGE__PROBE_NOW__INIT;
+  pn.check_ids = (uint32_t *)check_ids; /* packing only reads it */
+  pn.n_check_ids = n;
+  Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+  env.msg_case = VANTAGE__ENVELOPE__MSG_PROBE_NOW;
+  env.probe_now = &pn;
+  return session_send(s, &env);
+}
+
+int vtg_server_next_probe_us(const vtg_agent_t *a, uint32_t check_id, int64_t now_us,
+                             int64_t *until_us) {
+  const vtg_session_t *s = a->session;
+  if (s == NULL || !session_live(s) || !s->sent) return UV_ENOTCONN;
+  int i = vtg_coord_check_index(s->server->coord, check_id);
+  if (i < 0 || (size_t)i >= s->n_plan || s->plan_interval_ms[i] == 0) return UV_ENOENT;
+  *until_us = (int64_t)vtg_phase_until_next(now_us / 1000, s->plan_interval_ms[i],
+                                            s->plan_phase_ms[i]) * 1000;
+  return 0;
 }
 
 void vtg_server_ack(vtg_agent_t *a) {
@@ -980,6 +1162,7 @@ void vtg_server_stop(vtg_server_t *srv) {
   if (srv == NULL || srv->stopping) return;
   srv->stopping = 1;
   uv_close((uv_handle_t *)&srv->listener, on_listener_close);
+  if (srv->rephase_open) uv_close((uv_handle_t *)&srv->rephase_timer, on_rephase_close);
   for (vtg_session_t *s = srv->sessions; s; s = s->next) session_close(s);
   /* Freed by the last close callback. */
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "internal.h"
 #include "rollup.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
@@ -152,29 +153,12 @@ static void page_esc(page_t *p, const char *s) {
 
 /* ---- states and times ---- */
 
-static const char *state_class(vtg_state_t s) {
-  switch (s) {
-  case VTG_STATE_UP: return "up";
-  case VTG_STATE_DEGRADED: return "degraded";
-  case VTG_STATE_DOWN: return "down";
-  case VTG_STATE_UNKNOWN: break;
-  }
-  return "unknown";
-}
+/* A state's CSS class is its name: state-up, state-down, ... */
+static const char *state_class(vtg_state_t s) { return vtg_state_name(s); }
 
 /* down > degraded > up > unknown */
-static int state_rank(vtg_state_t s) {
-  switch (s) {
-  case VTG_STATE_DOWN: return 3;
-  case VTG_STATE_DEGRADED: return 2;
-  case VTG_STATE_UP: return 1;
-  case VTG_STATE_UNKNOWN: break;
-  }
-  return 0;
-}
-
 static vtg_state_t state_worse(vtg_state_t a, vtg_state_t b) {
-  return state_rank(b) > state_rank(a) ? b : a;
+  return vtg__state_rank((int)b) > vtg__state_rank((int)a) ? b : a;
 }
 
 /* "2026-11-25 15:42:07 CET" in the coordinator's local time zone. */
@@ -245,11 +229,6 @@ typedef struct view_s {
   size_t n_open_alerting;/* open and not under maintenance */
   vtg_state_t worst;     /* worst live state over everything */
 } view_t;
-
-static int cmp_region_name(const void *a, const void *b, void *arg) {
-  char **names = arg;
-  return strcmp(names[*(const uint32_t *)a], names[*(const uint32_t *)b]);
-}
 
 static int cmp_agent_view(const void *a, const void *b) {
   const agent_view_t *x = a, *y = b;
@@ -337,15 +316,13 @@ static int view_build(view_t *v, vtg_coord_t *c, int64_t now_us) {
   v->now_us = now_us;
   v->worst = VTG_STATE_UNKNOWN;
   vtg_buf_init(&ib, OPEN_JSON_CAP);
-  v->regions = malloc((c->n_regions ? c->n_regions : 1) * sizeof *v->regions);
+  if ((err = vtg__regions_sorted(c->regions, c->n_regions, &v->regions)) != 0) goto out;
   v->live = malloc((nl ? nl : 1) * sizeof *v->live);
   v->agents = calloc(c->n_agents ? c->n_agents : 1, sizeof *v->agents);
-  if (v->regions == NULL || v->live == NULL || v->agents == NULL) {
+  if (v->live == NULL || v->agents == NULL) {
     err = VTG_ENOMEM;
     goto out;
   }
-  for (size_t i = 0; i < c->n_regions; i++) v->regions[i] = (uint32_t)i;
-  qsort_r(v->regions, c->n_regions, sizeof *v->regions, cmp_region_name, c->regions);
 
   for (size_t i = 0; i < c->cfg.n_checks; i++) {
     for (uint32_t r = 0; r < c->n_regions; r++) {
@@ -588,7 +565,10 @@ static void render_run(page_t *p, const strip_win_t *w, const char *check, const
  * coordinator ran, or before the region had agents). From the per-minute
  * rollups when the coordinator keeps them; the minute of now falls back to
  * the live state while its rollup has none (the watermark lags the wall
- * clock), which is all there is without rollups. */
+ * clock), which is all there is without rollups. A minute without data
+ * after the region's first one (before the minute of now) is unknown, not
+ * background: the coordinator was down or the region's agents were gone
+ * (rollup.h: unknown is not up). */
 static void strip_cells(const view_t *v, size_t i, uint32_t r, int64_t first_minute_us, int n,
                         int *cells) {
   const vtg_coord_t *c = v->c;
@@ -602,6 +582,10 @@ static void strip_cells(const view_t *v, size_t i, uint32_t r, int64_t first_min
     for (int m = 0; m < n; m++)
       if (rc[m].state != VTG_STATE_UNKNOWN || rc[m].up + rc[m].degraded + rc[m].down > 0)
         cells[m] = (int)rc[m].state;
+    int m = 0;
+    while (m < n && cells[m] == CELL_NODATA) m++;
+    for (; m < n - 1; m++)
+      if (cells[m] == CELL_NODATA) cells[m] = (int)VTG_STATE_UNKNOWN;
   }
   if (live != VTG_STATE_UNKNOWN &&
       (cells[n - 1] == CELL_NODATA || cells[n - 1] == (int)VTG_STATE_UNKNOWN))
@@ -652,6 +636,44 @@ static void render_axis(page_t *p, const strip_win_t *w, int rows) {
   page_putf(p, "<text x=\"0\" y=\"%d\">time (UTC)</text>", ty + STRIP_AXIS_H - 3);
 }
 
+/* Next to a check's strip: "uptime 99.95% over 24 h, 87% covered", the
+ * check's figures over its regions (rollup.h: uptime = up-known time /
+ * known time, coverage = known time / wall time). Left out when the
+ * figures cannot be had (no rollups, out of memory, the store failing):
+ * the page still renders. */
+static void render_uptime(page_t *p, const view_t *v, size_t i) {
+  const vtg_coord_t *c = v->c;
+  vtg_rollup_uptime_t *u = NULL, total;
+  uint8_t *in = NULL;
+  char up[24], cov[24];
+
+  if (c->rollup == NULL || c->check_ids == NULL) return;
+  u = calloc(c->n_regions ? c->n_regions : 1, sizeof *u);
+  in = calloc(c->n_regions ? c->n_regions : 1, 1);
+  if (u == NULL || in == NULL ||
+      vtg_rollup_uptime(c->rollup, c->store, c->check_ids[i], c->regions, c->n_regions,
+                        VTG_ROLLUP_WINDOW_24H, u) != 0)
+    goto out;
+  vtg_rollup_check_regions(c->rollup, &c->cfg.checks[i], c->check_ids[i], c->regions,
+                           c->n_regions, u, in, &total);
+  vtg_rollup_format_pct(vtg_rollup_uptime_ratio(&total), 2, up, sizeof up);
+  vtg_rollup_format_pct(vtg_rollup_coverage_ratio(&total), 0, cov, sizeof cov);
+  page_putf(p, "<p class=\"uptime muted\" data-uptime=\"%.6g\" data-coverage=\"%.6g\">",
+            vtg_rollup_uptime_ratio(&total), vtg_rollup_coverage_ratio(&total));
+  if (total.known_s > 0) {
+    /* page_esc: a small coverage reads "<1%". */
+    page_put(p, "uptime ");
+    page_esc(p, up);
+    page_put(p, " over 24 h, ");
+    page_esc(p, cov);
+    page_put(p, " covered</p>\n");
+  } else
+    page_put(p, "uptime unknown over 24 h: no results cover it</p>\n");
+out:
+  free(u);
+  free(in);
+}
+
 static void render_strips(page_t *p, const view_t *v) {
   const vtg_coord_t *c = v->c;
   int cells[STRIP_MINUTES];
@@ -689,6 +711,7 @@ static void render_strips(page_t *p, const view_t *v) {
     page_put(p, "</span><span class=\"url\">");
     page_esc(p, ch->url);
     page_put(p, "</span></h3>\n");
+    render_uptime(p, v, i);
     if (rows == 0) {
       page_put(p, "<p class=\"muted\">No agent region runs this check yet.</p></div>\n");
       continue;

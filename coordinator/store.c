@@ -17,13 +17,14 @@
 
 #include "detect.h"
 #include "incident.h"
+#include "spread.h"
 #include "vtg/clock.h"
 #include "vtg/error.h"
 #include "vtg/json.h"
 #include "vtg/log.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct vtg_store_s {
   sqlite3 *db;
@@ -81,6 +82,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
     "  reason TEXT NOT NULL, created_us INTEGER NOT NULL);"
     "CREATE INDEX silences_end ON silences(end_us);",
+    /* 4: which seconds of the minute some result covered (rollup.h,
+     * "Coverage"): bit s = second s. NULL in rows written before. */
+    "ALTER TABLE rollup_minute ADD COLUMN covered INTEGER;",
 };
 
 static int store_fail(vtg_store_t *s, const char *what) {
@@ -411,6 +415,7 @@ static int write_row(vtg_store_t *s, sqlite3_stmt *st, int64_t now_us, vtg_json_
     return VTG_EJSON;
   }
   err = vtg_json_set_num(v, "duration_s", vtg_incident_duration_s(onset_us, now_us));
+  if (err == 0) err = vtg_spread_refresh_json(v, now_us); /* severity grows too */
   if (err == 0) vtg_json_write_value(w, v);
   vtg_json_free(v);
   return err;
@@ -536,8 +541,8 @@ int vtg_store_rollup_put(vtg_store_t *s, const vtg_store_rollup_row_t *rows, siz
   if ((err = store_exec(s, "BEGIN IMMEDIATE;", "begin rollup write")) != 0) return err;
   if ((err = store_prepare(s, &st,
                            "INSERT OR REPLACE INTO rollup_minute(check_id, region, minute, up,"
-                           " degraded, down, lat_sum_us, lat_n, state)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")) != 0)
+                           " degraded, down, lat_sum_us, lat_n, state, covered)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")) != 0)
     goto out;
   for (size_t i = 0; i < n; i++) {
     const vtg_store_rollup_row_t *r = &rows[i];
@@ -550,6 +555,7 @@ int vtg_store_rollup_put(vtg_store_t *s, const vtg_store_rollup_row_t *rows, siz
     rc |= sqlite3_bind_int64(st, 7, r->lat_sum_us);
     rc |= sqlite3_bind_int64(st, 8, r->lat_n);
     rc |= sqlite3_bind_int(st, 9, r->state);
+    rc |= r->covered < 0 ? sqlite3_bind_null(st, 10) : sqlite3_bind_int64(st, 10, r->covered);
     if (rc != SQLITE_OK) {
       err = store_fail(s, "binding rollup row");
       goto out;
@@ -569,7 +575,7 @@ int vtg_store_rollup_range(vtg_store_t *s, uint32_t check_id, int64_t from_us, i
   int err = 0, rc;
   if ((err = store_prepare(s, &st,
                            "SELECT check_id, region, minute, up, degraded, down, lat_sum_us,"
-                           " lat_n, state FROM rollup_minute"
+                           " lat_n, state, covered FROM rollup_minute"
                            " WHERE (?1 = 0 OR check_id = ?1) AND minute >= ?2 AND minute < ?3"
                            " ORDER BY check_id, region, minute")) != 0)
     return err;
@@ -597,6 +603,8 @@ int vtg_store_rollup_range(vtg_store_t *s, uint32_t check_id, int64_t from_us, i
         .lat_sum_us = sqlite3_column_int64(st, 6),
         .lat_n = U32COL(7),
         .state = sqlite3_column_int(st, 8),
+        .covered = sqlite3_column_type(st, 9) == SQLITE_NULL ? -1
+                   : sqlite3_column_int64(st, 9) & (int64_t)((1ULL << 60) - 1),
     };
 #undef U32COL
     if ((err = cb(ctx, &row)) != 0) goto out;

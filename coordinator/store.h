@@ -77,6 +77,8 @@ typedef struct vtg_store_rollup_row_s {
   int64_t lat_sum_us;
   uint32_t lat_n;
   int state;             /* vtg_state_t sampled worst; -1 = never sampled */
+  int64_t covered;       /* bit s (0..59): second s had a result covering it (rollup.h);
+                            -1 = not recorded (rows from before schema 4; NULL) */
 } vtg_store_rollup_row_t;
 
 /* Writes n rows, each replacing the stored row of its (check, region,

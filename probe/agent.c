@@ -26,6 +26,8 @@ typedef struct check_s {
   uint32_t interval_ms;
   uint32_t timeout_ms;
   uint32_t phase_ms;
+  int64_t last_start_us;     /* wall clock of its latest probe start, 0 = none yet */
+  int probe_on_request;      /* the running probe was asked for by a ProbeNow */
   vtg_probe_t *probe;        /* the running probe, at most one */
   uint64_t skipped;          /* turns skipped because the last probe still ran */
   uint64_t probes[VTG_PROBE_N_OUTCOMES]; /* finished probes by outcome, for /metrics */
@@ -199,6 +201,13 @@ static void inflight_unlink(vtg_agent_t *a, vtg_probe_t *p) {
 /* Starts a probe of c unless one is still running (then the turn is skipped
  * and counted, never queued). */
 static void run_check(vtg_agent_t *a, check_t *c) {
+  if (c->probe != NULL && c->probe_on_request) {
+    /* A confirmation probe (ProbeNow) that is still running stands for this
+     * turn: not a hanging target, so not a skipped turn (that one alerts). */
+    VTG_DEBUG("check %u (%s): the probe asked for by the coordinator is still running; turn "
+              "left to it", c->id, c->name);
+    return;
+  }
   if (c->probe != NULL) {
     c->skipped++;
     /* A hanging target skips every turn: say so, but not every time. */
@@ -216,9 +225,26 @@ static void run_check(vtg_agent_t *a, check_t *c) {
   VTG_DEBUG("check %u (%s): %s %s", c->id, c->name, c->spec->method,
             c->spec->url ? c->spec->url : c->spec->target ? c->spec->target : c->spec->dns_name);
   c->probe = p;
+  c->probe_on_request = 0;
+  c->last_start_us = vtg_clock_wall_us();
   p->next = a->inflight;
   if (p->next) p->next->prev = p;
   a->inflight = p;
+}
+
+/* A result of a probe that is still running (every_address: one per
+ * address before the last): counted and sent like a final one. */
+static void probe_emit(vtg_probe_t *p, const vtg_probe_result_t *r) {
+  vtg_agent_t *a = p->env->data;
+  check_t *c = p->data; /* NULL when the check was removed meanwhile */
+  if (c != NULL) {
+    int k = vtg_probe_metrics_outcome_idx(r->outcome);
+    if (k >= 0) c->probes[k]++;
+  }
+  VTG_DEBUG("check %u: %s/%s addr %s total %u us%s%s", r->check_id,
+            vtg_wire_outcome_name(r->outcome), vtg_wire_error_class_name(r->error_class),
+            r->resolved_addr, r->total_us, r->error_detail[0] ? ": " : "", r->error_detail);
+  vtg_uplink_push(&a->up, r);
 }
 
 static void probe_done(vtg_probe_t *p, const vtg_probe_result_t *r) {
@@ -297,8 +323,15 @@ static void on_check_set(vtg_uplink_t *u, const Vantage__CheckSet *cs) {
     }
     c->entry.period_us = (int64_t)c->interval_ms * 1000;
     if (is_new || c->interval_ms != old_iv || c->phase_ms != old_ph) {
-      if (vtg_sched_add(&a->sched, &c->entry,
-                        vtg_sched_next_due(now, c->interval_ms, c->phase_ms)) != 0) {
+      /* A moved phase or interval (the fleet re-phased, or the incident
+       * cadence): the next turn keeps at least interval/4 after the last
+       * probe and no gap grows past the old interval plus the new one
+       * (vtg_sched_rephase). */
+      int64_t due = is_new ? vtg_sched_next_due(now, c->interval_ms, c->phase_ms)
+                           : vtg_sched_rephase(now, c->last_start_us,
+                                               c->entry.idx != SIZE_MAX ? c->entry.due_us : 0,
+                                               old_iv, c->interval_ms, c->phase_ms);
+      if (vtg_sched_add(&a->sched, &c->entry, due) != 0) {
         if (is_new) check_free(c);
         goto oom;
       }
@@ -351,7 +384,13 @@ static void on_probe_now(vtg_uplink_t *u, const Vantage__ProbeNow *pn) {
       VTG_WARN("ProbeNow for unknown check %u", pn->check_ids[i]);
       continue;
     }
+    if (c->probe != NULL) {
+      /* Already probing it: that result is the confirmation asked for. */
+      VTG_DEBUG("ProbeNow for check %u (%s): a probe is running already", c->id, c->name);
+      continue;
+    }
     run_check(a, c);
+    if (c->probe != NULL) c->probe_on_request = 1;
   }
 }
 
@@ -500,6 +539,7 @@ int vtg_agent_start(uv_loop_t *loop, const vtg_probe_config_t *cfg) {
   a->env.cu = &a->cu;
   a->env.source_address = cfg->source_address;
   a->env.ca_file = cfg->ca_file;
+  a->env.emit = probe_emit;
   a->sigterm.data = a;
   a->sigint.data = a;
   if ((rc = uv_signal_init(loop, &a->sigterm)) != 0) goto out_cu;

@@ -13,12 +13,21 @@
 #include "vtg/log.h"
 
 static const vtg_check_runner_t runners[] = {
-    {VANTAGE__CHECK_TYPE__CHECK_TYPE_HTTP, "http", vtg_http_probe_start, vtg_http_probe_abort},
+    {VANTAGE__CHECK_TYPE__CHECK_TYPE_HTTP, "http", vtg_http_probe_start, vtg_http_probe_abort,
+     vtg_http_probe_start_at},
     /* TLS is an HTTP transfer that stops after the handshake. */
-    {VANTAGE__CHECK_TYPE__CHECK_TYPE_TLS, "tls", vtg_http_probe_start, vtg_http_probe_abort},
-    {VANTAGE__CHECK_TYPE__CHECK_TYPE_TCP, "tcp", vtg_tcp_probe_start, vtg_tcp_probe_abort},
-    {VANTAGE__CHECK_TYPE__CHECK_TYPE_DNS, "dns", vtg_dns_probe_start, vtg_dns_probe_abort},
+    {VANTAGE__CHECK_TYPE__CHECK_TYPE_TLS, "tls", vtg_http_probe_start, vtg_http_probe_abort,
+     vtg_http_probe_start_at},
+    {VANTAGE__CHECK_TYPE__CHECK_TYPE_TCP, "tcp", vtg_tcp_probe_start, vtg_tcp_probe_abort,
+     vtg_tcp_probe_start_at},
+    {VANTAGE__CHECK_TYPE__CHECK_TYPE_DNS, "dns", vtg_dns_probe_start, vtg_dns_probe_abort, NULL},
 };
+
+/* every_address checks of any pinnable type: one lookup, then a pinned
+ * probe of the type's runner per address (every_addr.c). */
+static const vtg_check_runner_t every_addr_runner = {
+    VANTAGE__CHECK_TYPE__CHECK_TYPE_HTTP, "every_address", vtg_every_addr_probe_start,
+    vtg_every_addr_probe_abort, NULL};
 
 static const vtg_check_runner_t *runner_for(Vantage__CheckType t) {
   for (size_t i = 0; i < sizeof runners / sizeof runners[0]; i++)
@@ -140,6 +149,7 @@ int vtg_check_spec_new(const Vantage__Check *m, uint32_t timeout_ms, vtg_check_s
   s->dns_record = m->dns_record;
   s->min_days_left = m->min_days_left;
   s->ip_version = (int)m->ip_version;
+  s->every_address = m->every_address && m->type != VANTAGE__CHECK_TYPE__CHECK_TYPE_DNS;
   if (dup_field(m->url, 1, &s->url) || dup_field(m->body, 1, &s->body) ||
       dup_field(m->target, 1, &s->target) || dup_field(m->dns_name, 1, &s->dns_name) ||
       dup_field(m->dns_resolver, 1, &s->dns_resolver) ||
@@ -206,7 +216,22 @@ int vtg_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_cb c
   const vtg_check_runner_t *r = runner_for(spec->type);
   vtg_probe_t *p = NULL;
   if (r == NULL) return VTG_EINVAL;
+  if (spec->every_address && r->start_at != NULL) r = &every_addr_runner;
   int rc = r->start(env, spec, &p);
+  if (rc != 0) return rc;
+  p->data = data;
+  p->cb = cb;
+  p->runner = r;
+  *out = p;
+  return 0;
+}
+
+int vtg__probe_start_at(vtg_check_env_t *env, vtg_check_spec_t *spec, const char *addr,
+                        uint32_t timeout_ms, vtg_probe_cb cb, void *data, vtg_probe_t **out) {
+  const vtg_check_runner_t *r = runner_for(spec->type);
+  vtg_probe_t *p = NULL;
+  if (r == NULL || r->start_at == NULL) return VTG_EINVAL;
+  int rc = r->start_at(env, spec, addr, timeout_ms, &p);
   if (rc != 0) return rc;
   p->data = data;
   p->cb = cb;

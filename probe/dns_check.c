@@ -168,6 +168,13 @@ typedef struct dns_probe_s {
   uint64_t t0_ns;
   uint64_t deadline_ms;   /* uv_now() value of the probe's deadline */
   vtg_probe_result_t r;
+  /* Resolution mode (vtg_dns_resolve_start): A/AAAA answers go to rcb. */
+  vtg_dns_resolve_cb rcb;
+  void *rarg;
+  int queries;            /* outstanding ares_query calls */
+  const char *host;       /* the name resolved (the caller's, outlives the lookup) */
+  char addrs[VTG_EVERY_ADDR_MAX][VTG_PROBE_ADDR_MAX];
+  size_t n_addrs;
 } dns_probe_t;
 
 static void dns_maybe_free(dns_probe_t *p) {
@@ -212,8 +219,54 @@ static void set_result(dns_probe_t *p, Vantage__ErrorClass cls, const char *deta
 
 static void deliver(dns_probe_t *p) {
   if (p->done || !p->have_result) return;
-  vtg__probe_finish(&p->base, &p->r);
+  if (p->rcb != NULL) {
+    vtg_check_spec_t *spec = p->base.spec;
+    p->base.spec = NULL;
+    p->rcb(p->rarg, (const char(*)[VTG_PROBE_ADDR_MAX])p->addrs, p->n_addrs, p->r.dns_us,
+           p->n_addrs > 0 ? NULL : p->r.error_detail);
+    vtg_check_spec_unref(spec);
+  } else {
+    vtg__probe_finish(&p->base, &p->r);
+  }
   dns_teardown(p);
+}
+
+/* Resolution mode: one of the A / AAAA answers. Addresses are collected
+ * (deduplicated, capped); the lookup is done when both have answered, and
+ * fails only when neither gave an address. */
+static void on_addr_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen) {
+  dns_probe_t *p = arg;
+  char answers[VTG_EVERY_ADDR_MAX][VTG_DNS_ANSWER_MAX];
+  char detail[600]; /* capped to VTG_PROBE_DETAIL_MAX when stored */
+  size_t n = 0;
+  (void)timeouts;
+  if (p->done || p->have_result) return;
+  p->queries--;
+  if (status == ARES_SUCCESS) {
+    for (int rec = VANTAGE__DNS_RECORD__DNS_RECORD_A; rec <= VANTAGE__DNS_RECORD__DNS_RECORD_AAAA;
+         rec++) {
+      if (vtg_dns_answers(abuf, alen, (Vantage__DnsRecord)rec, answers, VTG_EVERY_ADDR_MAX, &n) !=
+          0)
+        n = 0;
+      for (size_t i = 0; i < n && p->n_addrs < VTG_EVERY_ADDR_MAX; i++) {
+        size_t j;
+        for (j = 0; j < p->n_addrs; j++)
+          if (strcmp(p->addrs[j], answers[i]) == 0) break;
+        if (j == p->n_addrs)
+          vtg__copy_capped(p->addrs[p->n_addrs++], VTG_PROBE_ADDR_MAX, answers[i]);
+      }
+    }
+  } else if (p->r.error_detail[0] == '\0') {
+    snprintf(detail, sizeof detail, "resolving %s: %s", p->host, ares_strerror(status));
+    vtg__copy_capped(p->r.error_detail, sizeof p->r.error_detail, detail);
+  }
+  if (p->queries > 0) return;
+  if (p->n_addrs == 0 && p->r.error_detail[0] == '\0') {
+    snprintf(detail, sizeof detail, "resolving %s: no address", p->host);
+    vtg__copy_capped(p->r.error_detail, sizeof p->r.error_detail, detail);
+  }
+  p->r.dns_us = vtg__clamp_us((int64_t)(uv_hrtime() - p->t0_ns) / 1000);
+  p->have_result = 1;
 }
 
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen) {
@@ -272,9 +325,19 @@ static void on_timer(uv_timer_t *t) {
   if (p->done) return;
   if (!p->have_result && p->ch_open) ares_process_fd(p->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   if (!p->have_result && uv_now(p->loop) >= p->deadline_ms) {
-    snprintf(detail, sizeof detail, "%s %s: no answer within %u ms",
-             rr_name[p->base.spec->dns_record], p->base.spec->dns_name, p->base.spec->timeout_ms);
-    set_result(p, VANTAGE__ERROR_CLASS__ERROR_CLASS_DNS, detail);
+    if (p->rcb != NULL) {
+      /* Resolution mode: what answered in time is used; none is a failure. */
+      snprintf(detail, sizeof detail, "resolving %s: no answer within %u ms", p->host,
+               p->base.spec->timeout_ms);
+      if (p->n_addrs == 0) vtg__copy_capped(p->r.error_detail, sizeof p->r.error_detail, detail);
+      p->r.dns_us = vtg__clamp_us((int64_t)(uv_hrtime() - p->t0_ns) / 1000);
+      p->have_result = 1;
+    } else {
+      snprintf(detail, sizeof detail, "%s %s: no answer within %u ms",
+               rr_name[p->base.spec->dns_record], p->base.spec->dns_name,
+               p->base.spec->timeout_ms);
+      set_result(p, VANTAGE__ERROR_CLASS__ERROR_CLASS_DNS, detail);
+    }
   }
   if (p->have_result) {
     deliver(p);
@@ -340,10 +403,12 @@ static void bind_source(ares_channel ch, const char *src) {
     ares_set_local_ip6(ch, a6);
 }
 
-int vtg_dns_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out) {
+/* The part every lookup shares: a probe with its own channel (the check's
+ * resolver, the agent's source address) and timer, its deadline running.
+ * Returns 0 or an error (then nothing is left). */
+static int dns_open(vtg_check_env_t *env, vtg_check_spec_t *spec, dns_probe_t **out) {
   struct ares_options o;
   int rc, ar;
-  if (spec->dns_name == NULL || !rec_ok(spec->dns_record)) return VTG_EINVAL;
   dns_probe_t *p = calloc(1, sizeof *p);
   if (p == NULL) return VTG_ENOMEM;
   vtg__probe_base_init(&p->base, env, spec);
@@ -383,20 +448,58 @@ int vtg_dns_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_
   p->t0_ns = uv_hrtime();
   uv_update_time(p->loop);
   p->deadline_ms = uv_now(p->loop) + spec->timeout_ms;
-  ares_query(p->ch, spec->dns_name, 1 /* C_IN */, rr_type[spec->dns_record], on_answer, p);
-  /* ares_query may have answered already (a malformed name, no servers):
-   * the owner gets the probe first, the result on the next loop turn. */
-  if (p->have_result)
-    (void)uv_timer_start(&p->timer, on_timer, 0, 0);
-  else
-    rearm(p);
-  *out = &p->base;
+  *out = p;
   return 0;
 fail:
   vtg_check_spec_unref(p->base.spec);
   p->base.spec = NULL;
   dns_teardown(p);
   return rc;
+}
+
+/* After the queries are sent: ares_query may have answered already (a
+ * malformed name, no servers): the owner gets the probe first, the result
+ * on the next loop turn. */
+static void dns_arm(dns_probe_t *p) {
+  if (p->have_result)
+    (void)uv_timer_start(&p->timer, on_timer, 0, 0);
+  else
+    rearm(p);
+}
+
+int vtg_dns_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out) {
+  dns_probe_t *p;
+  int rc;
+  if (spec->dns_name == NULL || !rec_ok(spec->dns_record)) return VTG_EINVAL;
+  if ((rc = dns_open(env, spec, &p)) != 0) return rc;
+  ares_query(p->ch, spec->dns_name, 1 /* C_IN */, rr_type[spec->dns_record], on_answer, p);
+  dns_arm(p);
+  *out = &p->base;
+  return 0;
+}
+
+int vtg_dns_resolve_start(vtg_check_env_t *env, vtg_check_spec_t *spec, const char *host,
+                          vtg_dns_resolve_cb cb, void *arg, vtg_dns_resolve_t **out) {
+  dns_probe_t *p;
+  int rc;
+  if ((rc = dns_open(env, spec, &p)) != 0) return rc;
+  p->rcb = cb;
+  p->rarg = arg;
+  p->host = host;
+  p->queries = spec->ip_version == 0 ? 2 : 1;
+  if (spec->ip_version != 6) ares_query(p->ch, host, 1 /* C_IN */, T_A, on_addr_answer, p);
+  if (spec->ip_version != 4 && !p->done)
+    ares_query(p->ch, host, 1 /* C_IN */, T_AAAA, on_addr_answer, p);
+  dns_arm(p);
+  *out = p;
+  return 0;
+}
+
+void vtg_dns_resolve_abort(vtg_dns_resolve_t *q) {
+  vtg_check_spec_t *spec = q->base.spec;
+  q->base.spec = NULL;
+  dns_teardown(q);
+  vtg_check_spec_unref(spec);
 }
 
 void vtg_dns_probe_abort(vtg_probe_t *base) {

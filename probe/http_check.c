@@ -138,6 +138,8 @@ typedef struct http_probe_s {
   char *body;                  /* first VTG_CHECK_BODY_CAP bytes, only with a regex */
   size_t body_len, body_alloc;
   int body_oom;                /* the body could not be kept: the regex is not judged */
+  uint32_t timeout_ms;         /* the spec's, or what is left of an every_address turn */
+  struct curl_slist *connect_to; /* every_address: the one address to connect to */
   char errbuf[CURL_ERROR_SIZE];
 } http_probe_t;
 
@@ -219,7 +221,8 @@ static int setopts(http_probe_t *p, const vtg_check_env_t *env) {
     if (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2)
       SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   }
-  SET(CURLOPT_TIMEOUT_MS, (long)sp->timeout_ms);
+  SET(CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
+  if (p->connect_to != NULL) SET(CURLOPT_CONNECT_TO, p->connect_to);
   SET(CURLOPT_FRESH_CONNECT, 1L);
   SET(CURLOPT_FORBID_REUSE, 1L);
   SET(CURLOPT_DNS_CACHE_TIMEOUT, 0L);
@@ -250,15 +253,30 @@ static int setopts(http_probe_t *p, const vtg_check_env_t *env) {
 
 static void probe_free(http_probe_t *p) {
   if (p->easy) curl_easy_cleanup(p->easy);
+  curl_slist_free_all(p->connect_to);
   free(p->body);
   free(p);
 }
 
 int vtg_http_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out) {
+  return vtg_http_probe_start_at(env, spec, NULL, spec->timeout_ms, out);
+}
+
+/* addr pins the connection (CURLOPT_CONNECT_TO "::ADDR:", any host and
+ * port of the URL to ADDR on the same port): the name is not resolved,
+ * while Host, SNI and certificate checks keep the URL's name. */
+int vtg_http_probe_start_at(vtg_check_env_t *env, vtg_check_spec_t *spec, const char *addr,
+                            uint32_t timeout_ms, vtg_probe_t **out) {
   int rc = VTG_ENOMEM;
   http_probe_t *p = calloc(1, sizeof *p);
   if (p == NULL) goto out;
   vtg__probe_base_init(&p->base, env, spec);
+  p->timeout_ms = timeout_ms;
+  if (addr != NULL) {
+    char ct[VTG_PROBE_ADDR_MAX + 8];
+    snprintf(ct, sizeof ct, strchr(addr, ':') ? "::[%s]:" : "::%s:", addr);
+    if ((p->connect_to = curl_slist_append(NULL, ct)) == NULL) goto out;
+  }
   p->is_https = strncasecmp(spec->url, "https://", 8) == 0;
   p->is_tls_check = spec->type == VANTAGE__CHECK_TYPE__CHECK_TYPE_TLS;
   p->easy = curl_easy_init();

@@ -119,6 +119,21 @@ static inline void vtg_sched_entry_init(vtg_sched_entry_t *e) {
  * after the unix epoch (so every agent's turn is aligned to the wall clock
  * and spread only by its phase). interval_ms must be > 0. */
 int64_t vtg_sched_next_due(int64_t now_us, uint32_t interval_ms, uint32_t phase_ms);
+/* The next turn of a check whose interval or phase the coordinator just
+ * changed (a new CheckSet: fleet re-phasing, incident cadence), so that the
+ * change never puts two probes closer than interval/4 nor leaves a gap of
+ * more than the old interval plus the new one (old + new/2 when the
+ * interval stays or grows). last_us: start of its
+ * latest probe (0 = none); old_due_us: the turn it had (0 = none);
+ * old_interval_ms: the interval it had. A shorter interval takes the first
+ * new turn that keeps interval/4 after the last probe and is not in the
+ * past (or, when a whole new interval has passed since the last probe and
+ * that turn is more than interval/4 away, at once); otherwise the new turn
+ * nearest the old one; when that is too early
+ * (or already past) the check fires once, off the grid, at the earliest
+ * allowed moment, and is on the new grid from then on. */
+int64_t vtg_sched_rephase(int64_t now_us, int64_t last_us, int64_t old_due_us,
+                          uint32_t old_interval_ms, uint32_t interval_ms, uint32_t phase_ms);
 
 /* ----------------------------------------------------------------- curl_uv */
 
@@ -174,6 +189,7 @@ typedef struct vtg_probe_result_s {
   char cert_issuer[VTG_PROBE_ISSUER_MAX + 1];
   char resolved_addr[VTG_PROBE_ADDR_MAX];
   char error_detail[VTG_PROBE_DETAIL_MAX + 1];
+  uint32_t turn_addresses;    /* every_address: addresses probed this turn, 0 otherwise */
 } vtg_probe_result_t;
 
 typedef struct vtg_status_range_s {
@@ -227,6 +243,7 @@ typedef struct vtg_check_spec_s {
   char *dns_resolver;          /* NULL = system resolver */
   uint32_t min_days_left;      /* TLS */
   int ip_version;              /* 0, 4, 6 */
+  int every_address;           /* HTTP/TLS/TCP: probe each address of the host (every_addr.c) */
 } vtg_check_spec_t;
 
 #define VTG_CHECK_MAX_HEADERS 64
@@ -243,6 +260,8 @@ vtg_check_spec_t *vtg_check_spec_ref(vtg_check_spec_t *s);
 /* Drops a reference; frees on the last. NULL allowed. */
 void vtg_check_spec_unref(vtg_check_spec_t *s);
 
+struct vtg_probe_s;
+
 /* What every probe may use, owned by the agent. */
 typedef struct vtg_check_env_s {
   void *data;                  /* the owner's */
@@ -250,6 +269,10 @@ typedef struct vtg_check_env_s {
   vtg_curl_uv_t *cu;
   const char *source_address;  /* NULL = any */
   const char *ca_file;         /* NULL = the system's CA store */
+  /* A result of probe p before its final one (an every_address turn gives
+   * one per address; the last comes through the probe's callback). r is
+   * valid during the call only. NULL: such results are dropped. */
+  void (*emit)(struct vtg_probe_s *p, const struct vtg_probe_result_s *r);
 } vtg_check_env_t;
 
 typedef struct vtg_probe_s vtg_probe_t;
@@ -280,6 +303,10 @@ typedef struct vtg_check_runner_s {
   const char *name;
   int (*start)(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out);
   void (*abort)(vtg_probe_t *p);
+  /* The same probe pinned to one address (an IP literal) with its own
+   * timeout; NULL for types that cannot be pinned (DNS). */
+  int (*start_at)(vtg_check_env_t *env, vtg_check_spec_t *spec, const char *addr,
+                  uint32_t timeout_ms, vtg_probe_t **out);
 } vtg_check_runner_t;
 
 /* Starts a probe of spec with the runner of its type. *out is set on
@@ -289,6 +316,12 @@ int vtg_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_cb c
                     vtg_probe_t **out);
 /* Stops a running probe and frees it; cb does not run. */
 void vtg_probe_abort(vtg_probe_t *p);
+/* Starts a probe of spec's type (HTTP, TLS, TCP) pinned to addr with
+ * timeout_ms, whatever spec->every_address says (every_addr.c's per-address
+ * probes). Returns 0 or an error (VTG_EINVAL for a type that cannot be
+ * pinned); on error cb never runs. */
+int vtg__probe_start_at(vtg_check_env_t *env, vtg_check_spec_t *spec, const char *addr,
+                        uint32_t timeout_ms, vtg_probe_cb cb, void *data, vtg_probe_t **out);
 /* For the runners: fills the shared part of p (takes a spec reference). */
 void vtg__probe_base_init(vtg_probe_t *p, vtg_check_env_t *env, vtg_check_spec_t *spec);
 /* For the runners: hands r to the owner's callback, then drops the spec
@@ -306,6 +339,13 @@ int vtg_http_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe
 void vtg_http_probe_abort(vtg_probe_t *p);
 int vtg_tcp_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out);
 void vtg_tcp_probe_abort(vtg_probe_t *p);
+int vtg_http_probe_start_at(vtg_check_env_t *env, vtg_check_spec_t *spec, const char *addr,
+                            uint32_t timeout_ms, vtg_probe_t **out);
+int vtg_tcp_probe_start_at(vtg_check_env_t *env, vtg_check_spec_t *spec, const char *addr,
+                           uint32_t timeout_ms, vtg_probe_t **out);
+/* "host:port" or "[v6]:port" into host and port (tcp_check.c). Returns 0 or
+ * VTG_EINVAL. */
+int vtg__split_host_port(const char *t, char *host, size_t hsize, char *port, size_t psize);
 
 /* Whether a body (len bytes, not NUL-terminated, may hold NULs) matches the
  * compiled regex re (a regex_t *). Pure. */
@@ -318,6 +358,25 @@ int64_t vtg_tls_days_left(int64_t not_after, int64_t now);
 
 int vtg_dns_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out);
 void vtg_dns_probe_abort(vtg_probe_t *p);
+
+/* every_address (every_addr.c): at most this many addresses per turn. */
+#define VTG_EVERY_ADDR_MAX 8
+
+/* A lookup of a host's addresses on the DNS probe's machinery: A and/or
+ * AAAA (spec->ip_version), spec->dns_resolver or the system's servers,
+ * within spec->timeout_ms. cb runs once, on a later loop turn, with up to
+ * VTG_EVERY_ADDR_MAX addresses (A first) or n = 0 and why; the lookup is
+ * freed after cb returns. host must outlive the lookup. */
+typedef struct dns_probe_s vtg_dns_resolve_t;
+typedef void (*vtg_dns_resolve_cb)(void *arg, const char (*addrs)[VTG_PROBE_ADDR_MAX], size_t n,
+                                   uint32_t dns_us, const char *why);
+int vtg_dns_resolve_start(vtg_check_env_t *env, vtg_check_spec_t *spec, const char *host,
+                          vtg_dns_resolve_cb cb, void *arg, vtg_dns_resolve_t **out);
+/* Stops a lookup; cb does not run. */
+void vtg_dns_resolve_abort(vtg_dns_resolve_t *q);
+/* The every_address runner: resolve, then one pinned probe per address. */
+int vtg_every_addr_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out);
+void vtg_every_addr_probe_abort(vtg_probe_t *p);
 
 #define VTG_DNS_MAX_ANSWERS 64
 #define VTG_DNS_ANSWER_MAX 256

@@ -153,6 +153,24 @@ void vtg_sched_remove(vtg_sched_t *s, vtg_sched_entry_t *e) {
    * removal during a CheckSet swap. */
 }
 
+int64_t vtg_sched_rephase(int64_t now_us, int64_t last_us, int64_t old_due_us,
+                          uint32_t old_interval_ms, uint32_t interval_ms, uint32_t phase_ms) {
+  int64_t iv = (int64_t)interval_ms * 1000;
+  int64_t lb = now_us; /* the earliest allowed start */
+  if (last_us > 0 && last_us + iv / 4 > lb) lb = last_us + iv / 4;
+  if (old_due_us <= 0 || interval_ms < old_interval_ms) {
+    int64_t g = vtg_sched_next_due(lb - 1, interval_ms, phase_ms);
+    /* Faster now and already a whole new interval since the last probe:
+     * probe at once rather than wait for the new grid, unless its next
+     * turn is near anyway (then the turn after this one would be too). */
+    if (last_us > 0 && lb - last_us >= iv && g - lb > iv / 4) return lb;
+    return g;
+  }
+  /* The new turn in [old_due - iv/2, old_due + iv/2). */
+  int64_t target = vtg_sched_next_due(old_due_us - iv / 2 - 1, interval_ms, phase_ms);
+  return target >= lb ? target : lb;
+}
+
 int64_t vtg_sched_next_due(int64_t now_us, uint32_t interval_ms, uint32_t phase_ms) {
   int64_t iv = (int64_t)interval_ms * 1000;
   int64_t ph = ((int64_t)phase_ms % (int64_t)interval_ms) * 1000;

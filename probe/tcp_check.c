@@ -32,12 +32,12 @@ typedef struct tcp_probe_s {
   int deferred;          /* a failure found while starting, reported by the timer */
   Vantage__ErrorClass deferred_cls;
   char deferred_detail[VTG_PROBE_DETAIL_MAX + 1];
+  uint32_t timeout_ms;   /* the spec's, or what is left of an every_address turn */
   char host[256];
   char port[8];
 } tcp_probe_t;
 
-/* "host:port" or "[v6]:port" into host and port. Returns 0 or VTG_EINVAL. */
-static int split_target(const char *t, char *host, size_t hsize, char *port, size_t psize) {
+int vtg__split_host_port(const char *t, char *host, size_t hsize, char *port, size_t psize) {
   const char *h = t, *colon;
   size_t hlen;
   if (t[0] == '[') {
@@ -206,20 +206,26 @@ static void on_timeout(uv_timer_t *t) {
   /* A lookup that outlasts the probe is a DNS failure; a connect that does
    * is a connect timeout, as curl's CONNECT_TIME tells the HTTP probe. */
   snprintf(detail, sizeof detail, "%s %s port %s: no answer within %u ms",
-           p->resolving ? "resolving" : "connect to", p->host, p->port, p->base.spec->timeout_ms);
+           p->resolving ? "resolving" : "connect to", p->host, p->port, p->timeout_ms);
   finish(p, p->resolving ? VANTAGE__ERROR_CLASS__ERROR_CLASS_DNS
                          : VANTAGE__ERROR_CLASS__ERROR_CLASS_CONNECT_TIMEOUT,
          detail);
 }
 
 int vtg_tcp_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_t **out) {
+  return vtg_tcp_probe_start_at(env, spec, NULL, spec->timeout_ms, out);
+}
+
+/* addr (an IP literal) replaces the target's host for the connection. */
+int vtg_tcp_probe_start_at(vtg_check_env_t *env, vtg_check_spec_t *spec, const char *addr,
+                           uint32_t timeout_ms, vtg_probe_t **out) {
   struct sockaddr_storage ss;
   struct addrinfo hints;
   int rc;
   tcp_probe_t *p = calloc(1, sizeof *p);
   if (p == NULL) return VTG_ENOMEM;
   if (spec->target == NULL ||
-      split_target(spec->target, p->host, sizeof p->host, p->port, sizeof p->port) != 0) {
+      vtg__split_host_port(spec->target, p->host, sizeof p->host, p->port, sizeof p->port) != 0) {
     free(p);
     return VTG_EINVAL;
   }
@@ -234,11 +240,13 @@ int vtg_tcp_probe_start(vtg_check_env_t *env, vtg_check_spec_t *spec, vtg_probe_
   p->pending = 1;
   p->base.start_us = vtg_probe_clock_wall_us();
   p->t0_ns = p->t_dns_ns = uv_hrtime();
-  if ((rc = uv_timer_start(&p->timer, on_timeout, spec->timeout_ms, 0)) != 0) goto fail;
+  p->timeout_ms = timeout_ms;
+  if ((rc = uv_timer_start(&p->timer, on_timeout, timeout_ms, 0)) != 0) goto fail;
   memset(&ss, 0, sizeof ss);
   long port = strtol(p->port, NULL, 10);
-  if (uv_ip4_addr(p->host, (int)port, (struct sockaddr_in *)&ss) == 0 ||
-      uv_ip6_addr(p->host, (int)port, (struct sockaddr_in6 *)&ss) == 0) {
+  const char *lit = addr != NULL ? addr : p->host;
+  if (uv_ip4_addr(lit, (int)port, (struct sockaddr_in *)&ss) == 0 ||
+      uv_ip6_addr(lit, (int)port, (struct sockaddr_in6 *)&ss) == 0) {
     /* A literal needs no lookup; connect on the next loop turn would only
      * add latency to the measurement. */
     *out = &p->base;

@@ -273,6 +273,7 @@ static void fill_result(Vantage__Result *m, vtg_probe_result_t *r) {
   m->cert_expiry_unix = r->cert_expiry_unix;
   m->cert_issuer = (char *)r->cert_issuer;
   m->error_detail = r->error_detail;
+  m->turn_addresses = r->turn_addresses;
 }
 
 /* Sends batches of up to VTG_UPLINK_BATCH_MAX unsent durable results, read

@@ -317,6 +317,24 @@ int vtg_httpd_url_decode(char *s, int plus_space) {
   return 0;
 }
 
+int vtg_httpd_query_next(char **p, char **key, char **val) {
+  while (*p != NULL && **p != '\0') {
+    char *k = *p, *amp = strchr(k, '&'), *eq, *v;
+    if (amp) *amp = '\0';
+    *p = amp ? amp + 1 : NULL;
+    if (*k == '\0') continue; /* "a=1&&b=2" */
+    eq = strchr(k, '=');
+    /* A key without '=' has the empty value: its own terminator. */
+    v = eq ? eq + 1 : k + strlen(k);
+    if (eq) *eq = '\0';
+    if (vtg_httpd_url_decode(k, 1) != 0 || vtg_httpd_url_decode(v, 1) != 0) return VTG_EINVAL;
+    *key = k;
+    *val = v;
+    return 1;
+  }
+  return 0;
+}
+
 /* Finds the end of the request head in the first n bytes: the offset just
  * past the blank line, or 0 when not complete yet. A bare LF is accepted as
  * a line end (RFC 9112 section 2.2 allows it). */

@@ -38,7 +38,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -50,6 +49,10 @@ import urllib.error
 import urllib.request
 
 import yaml
+
+# The integration tests' helpers (free_port, stop).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import free_port, stop  # noqa: E402
 
 SKIP = 77
 
@@ -440,14 +443,6 @@ def used_names(src):
     return used
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def scrape_families(url):
     with urllib.request.urlopen(url, timeout=5) as r:
         text = r.read().decode()
@@ -464,16 +459,6 @@ def wait_log(path, pattern, proc, deadline):
                                                               open(path).read()[-2000:]))
         time.sleep(0.1)
     raise Fail("no %r in %s within the deadline" % (pattern, path))
-
-
-def stop(p):
-    if p is not None and p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 class TLSTarget(threading.Thread):

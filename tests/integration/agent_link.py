@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from harness import run_coordinator_test
+
 # ---- a minimal protobuf encoder/decoder for the messages used here ----
 
 
@@ -196,6 +198,13 @@ detection: {fail_threshold: 2, recover_threshold: 2, min_regions: 2, merge_gap: 
         with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.http_port, path),
                                     timeout=5) as r:
             return json.loads(r.read())
+
+    def metrics(self):
+        """The text of GET /metrics."""
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port,
+                                    timeout=5) as r:
+            return r.read().decode()
 
     def log_text(self):
         return open(self.log.name).read()
@@ -422,23 +431,7 @@ def main():
         print("ok", name)
         return
     fn, registry = TESTS[name]
-    c = Coordinator(bindir, registry)
-    ok = False
-    try:
-        fn(c)
-        ok = True
-    finally:
-        alive, rc = c.stop()
-        if not alive:
-            print("coordinator died during the test", file=sys.stderr)
-            ok = False
-        elif rc != 0:
-            print("coordinator exited %d on SIGTERM" % rc, file=sys.stderr)
-            ok = False
-        if not ok:
-            print(c.log_text()[-4000:], file=sys.stderr)
-    print("ok" if ok else "FAIL", name)
-    sys.exit(0 if ok else 1)
+    run_coordinator_test(Coordinator(bindir, registry), fn, name)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent_link as al  # noqa: E402  (the coordinator harness and the protobuf encoder)
+from harness import free_port, run_coordinator_test  # noqa: E402
 
 SUBCOMMANDS = ["status", "outages", "timeline", "agents", "checks", "silence"]
 ESC = b"\x1b"
@@ -87,14 +88,6 @@ def check(cond, what, r=None):
                 r.returncode, r.stdout.decode("utf-8", "replace"),
                 r.stderr.decode("utf-8", "replace"))
         raise AssertionError(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---- without a coordinator ----
@@ -494,22 +487,7 @@ def main():
             sys.exit(1)
         print("ok", name)
         return
-    c = al.Coordinator(BIN)
-    ok = False
-    try:
-        fn(c)
-        ok = True
-    except AssertionError as e:
-        print("FAIL %s: %s" % (name, e), file=sys.stderr)
-    finally:
-        alive, rc = c.stop()
-        if not alive or rc != 0:
-            print("coordinator: alive=%r exit=%r" % (alive, rc), file=sys.stderr)
-            ok = False
-        if not ok:
-            print(c.log_text()[-4000:], file=sys.stderr)
-    print("ok" if ok else "FAIL", name)
-    sys.exit(0 if ok else 1)
+    run_coordinator_test(al.Coordinator(BIN), fn, name)
 
 
 if __name__ == "__main__":

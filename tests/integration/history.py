@@ -22,32 +22,16 @@ import json
 import os
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RUN_SCENARIO = os.path.join(HERE, "..", "e2e", "run-scenario")
+from harness import HERE, get_status_json as get, start_scenario, stop  # noqa: E402
+
 SCENARIOS = {"live": os.path.join(HERE, "prom-scenario.yaml"),
              "restart": os.path.join(HERE, "history-restart.yaml")}
-
-
-def get(url):
-    """(status, parsed JSON body or None)."""
-    try:
-        with urllib.request.urlopen(url, timeout=3) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        body = e.read()
-        try:
-            return e.code, json.loads(body)
-        except ValueError:
-            return e.code, None
 
 
 def check_errors(base):
@@ -72,12 +56,19 @@ def find_down(doc):
         if c["down"] != 0 or c["state"] == "down":
             raise RuntimeError("us-west shows down: %s" % c)
     for name, cells in regions.items():
-        for c in cells:
-            if set(c) != {"t", "state", "up", "degraded", "down", "latency_avg_s"}:
+        for i, c in enumerate(cells):
+            if set(c) != {"t", "state", "up", "degraded", "down", "latency_avg_s", "coverage"}:
                 raise RuntimeError("%s: cell fields %s" % (name, sorted(c)))
             if (c["up"] + c["degraded"] == 0) != (c["latency_avg_s"] is None):
                 raise RuntimeError("%s: latency %s with %d answers" % (name, c["latency_avg_s"],
                                                                        c["up"] + c["degraded"]))
+            # unknown is not up: a completed minute with probes is covered
+            # (the minute of now only up to the watermark), and no minute
+            # is more than whole
+            if not 0 <= c["coverage"] <= 1 or (i < len(cells) - 1 and c["coverage"] == 0 and
+                                                c["up"] + c["degraded"] + c["down"] > 0):
+                raise RuntimeError("%s: coverage %s with %d probes" % (
+                    name, c["coverage"], c["up"] + c["degraded"] + c["down"]))
     return [c for c in regions.get("us-east", []) if c["down"] > 0 and c["state"] == "down"]
 
 
@@ -110,16 +101,6 @@ def produced(folder):
     return n, agents
 
 
-def stop(p):
-    if p is not None and p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 def main(argv):
     if len(argv) != 3 or argv[2] not in SCENARIOS:
         print(__doc__, file=sys.stderr)
@@ -128,21 +109,11 @@ def main(argv):
     tmp = tempfile.mkdtemp(prefix="vtg-history-")
     scen, folder, ok = None, None, False
     try:
-        scen_log = open(os.path.join(tmp, "run-scenario.out"), "w+")
-        env = dict(os.environ, VTG_KEEP="1")
-        scen = subprocess.Popen([RUN_SCENARIO, "--bin", bindir, SCENARIOS[mode]],
-                                stdout=scen_log, stderr=subprocess.STDOUT, env=env)
-        http = None
-        deadline = time.monotonic() + 30
-        while http is None and time.monotonic() < deadline and scen.poll() is None:
-            time.sleep(0.2)
-            scen_log.seek(0)
-            out = scen_log.read()
-            m = re.search(r"coordinator (http://[0-9.]+:\d+), .* folder (\S+)", out)
-            if m:
-                http, folder = m.group(1), m.group(2)
-        if http is None:
-            raise RuntimeError("run-scenario did not start the coordinator")
+        scen, scen_log, m = start_scenario(
+            bindir, [SCENARIOS[mode]], os.path.join(tmp, "run-scenario.out"),
+            env=dict(os.environ, VTG_KEEP="1"),
+            pattern=r"coordinator (http://[0-9.]+:\d+), .* folder (\S+)")
+        http, folder = m.group(1), m.group(2)
 
         errors_checked, seen, last = False, None, None
         while scen.poll() is None:

@@ -9,17 +9,16 @@ The last scrape goes through `promtool check metrics` when it is installed.
 usage: metrics_reload.py BIN_DIR
 """
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agent_link import (Coordinator, decode, field_bytes, field_varint,  # noqa: E402
                         frame, hello, read_frames)
+from harness import sample_values  # noqa: E402
 
 EPOCH = 12345
 CERT = 1900000000
@@ -58,29 +57,16 @@ class Agent:
         self.sock.sendall(frame(field_bytes(2, batch)))
 
 
-def scrape(c):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % c.http_port, timeout=5) as r:
-        return r.read().decode()
-
-
 def value(text, name, **labels):
     """The sample of name whose labels include these, or None."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        m = re.match(r"^(\S+)\{(.*)\} (\S+)$", line)
-        if m is None or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2)))
-        if all(got.get(k) == v for k, v in labels.items()):
-            return float(m.group(3))
-    return None
+    found = sample_values(text, name, **labels)
+    return found[0] if found else None
 
 
 def wait_for(c, agents, what, cond):
     deadline, text = time.time() + 10, ""
     while time.time() < deadline:
-        text = scrape(c)
+        text = c.metrics()
         if cond(text):
             return text
         for a in agents:
@@ -124,7 +110,7 @@ def run(c):
 
     # shop-api goes, shop-new comes: the removed check's series disappear.
     reload(c, [east], ["shop-web", "shop-new"])
-    text = scrape(c)
+    text = c.metrics()
     assert 'check="shop-api"' not in text, "shop-api still exported after removal:\n" + text
     assert value(text, RT, check="shop-web", region="us-east", outcome="up",
                  error_class="none") == 3, text

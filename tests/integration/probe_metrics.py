@@ -23,6 +23,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agent_link import Coordinator  # noqa: E402
+from harness import promtool_check_metrics  # noqa: E402
 
 DEADLINE_S = 30
 
@@ -122,11 +123,9 @@ def main():
                  "results_acked_total >= 1", deadline)
 
         text = scrape(mport)
-        pt = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
-                            capture_output=True, timeout=30)
-        if pt.returncode != 0 or pt.stdout.strip() or pt.stderr.strip():
-            raise AssertionError("promtool check metrics (exit %d): %s%s\n%s" % (
-                pt.returncode, pt.stdout.decode(), pt.stderr.decode(), text))
+        complaint = promtool_check_metrics(promtool, text)
+        if complaint:
+            raise AssertionError("%s\n%s" % (complaint, text))
         print("promtool check metrics: clean (%d bytes, %d samples)" % (len(text),
                                                                        len(parse(text))))
 

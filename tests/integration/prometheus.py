@@ -15,10 +15,7 @@ usage: prometheus.py BIN_DIR
 """
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,17 +23,10 @@ import time
 import urllib.parse
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RUN_SCENARIO = os.path.join(HERE, "..", "e2e", "run-scenario")
+from harness import (HERE, finish, free_port, parse_scrape, promtool_check_metrics,  # noqa: E402
+                     start_scenario, stop)
+
 SCENARIO = os.path.join(HERE, "prom-scenario.yaml")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def query(base, expr):
@@ -48,27 +38,6 @@ def query(base, expr):
         raise RuntimeError("query %s: %s" % (expr, doc))
     return {(m["metric"].get("check"), m["metric"].get("region")): float(m["value"][1])
             for m in doc["data"]["result"]}
-
-
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_scrape(text):
-    """[(name, {label: value}, float)] of the sample lines; families from # TYPE."""
-    samples, types = [], {}
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, typ = line.split(" ", 3)
-            types[name] = typ
-            continue
-        if not line or line.startswith("#"):
-            continue
-        m = SAMPLE.match(line)
-        if m is None:
-            raise RuntimeError("unparsable sample line: %r" % line)
-        samples.append((m.group(1), dict(LABEL.findall(m.group(2) or "")), float(m.group(3))))
-    return samples, types
 
 
 def check_result_families(text):
@@ -140,16 +109,6 @@ def check_result_families(text):
         down, len(hist), commits, writes)
 
 
-def stop(p):
-    if p is not None and p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -165,19 +124,9 @@ def main(argv):
     ok = False
     try:
         scrape = os.path.join(tmp, "scrape.txt")
-        scen_log = open(os.path.join(tmp, "run-scenario.out"), "w+")
-        scen = subprocess.Popen([RUN_SCENARIO, "--bin", bindir, "--metrics", scrape, SCENARIO],
-                                stdout=scen_log, stderr=subprocess.STDOUT)
-        # run-scenario says "... coordinator http://IP:PORT, ..." once started.
-        http = None
-        deadline = time.monotonic() + 30
-        while http is None and time.monotonic() < deadline and scen.poll() is None:
-            time.sleep(0.2)
-            scen_log.seek(0)
-            m = re.search(r"coordinator (http://[0-9.]+:\d+)", scen_log.read())
-            http = m.group(1) if m else None
-        if http is None:
-            raise RuntimeError("run-scenario did not start the coordinator")
+        scen, scen_log, m = start_scenario(bindir, ["--metrics", scrape, SCENARIO],
+                                           os.path.join(tmp, "run-scenario.out"))
+        http = m.group(1)
         target = http[len("http://"):]
 
         port = free_port()
@@ -232,12 +181,9 @@ def main(argv):
             raise RuntimeError("the --metrics scrape lacks the down region:\n%s" % text.decode())
         if b'vantage_check_incident_open{check="shop-api",service="shop",kind="api"} 1\n' not in text:
             raise RuntimeError("the --metrics scrape lacks the open incident")
-        with open(scrape, "rb") as f:
-            pt = subprocess.run([promtool, "check", "metrics"], stdin=f, capture_output=True,
-                                timeout=30)
-        if pt.returncode != 0 or pt.stdout.strip() or pt.stderr.strip():
-            raise RuntimeError("promtool check metrics (exit %d): %s%s" % (
-                pt.returncode, pt.stdout.decode(), pt.stderr.decode()))
+        complaint = promtool_check_metrics(promtool, text)
+        if complaint:
+            raise RuntimeError(complaint)
         print("promtool check metrics: clean (%d bytes)" % len(text))
         print("result families: %s" % check_result_families(text.decode()))
         ok = True
@@ -249,13 +195,8 @@ def main(argv):
                 with open(p) as f:
                     print("--- %s (tail)\n%s" % (name, "".join(f.readlines()[-20:])))
     finally:
-        stop(promp)
-        stop(scen)
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept %s" % tmp)
-    return 0 if ok else 1
+        rc = finish(ok, tmp, promp, scen)
+    return rc
 
 
 if __name__ == "__main__":

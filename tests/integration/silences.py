@@ -23,6 +23,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent_link as al  # noqa: E402  (the shared coordinator harness and encoder)
+from harness import run_coordinator_test, sample_values  # noqa: E402
 
 CHECKS = ["shop-web", "shop-api"]
 
@@ -62,20 +63,10 @@ class Coordinator(al.Coordinator):
         except ValueError:
             return status, text, headers
 
-    def metrics(self):
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port, timeout=5) as r:
-            return r.read().decode()
-
 
 def metric(text, name, **labels):
     """The value of the one series of name whose labels include these."""
-    found = []
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        lab = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line[len(name):line.rindex("}") + 1]))
-        if all(lab.get(k) == v for k, v in labels.items()):
-            found.append(float(line.rsplit(" ", 1)[1]))
+    found = sample_values(text, name, **labels)
     assert len(found) == 1, "%s%r: %d series" % (name, labels, len(found))
     return found[0]
 
@@ -308,23 +299,7 @@ def main():
     if maint is None:
         maint = ("maintenance:\n  - {check: shop-web, start: %s, duration: 2h, reason: test}\n"
                  % rfc3339(time.time() - 3600))
-    c = Coordinator(bindir, maint)
-    ok = False
-    try:
-        fn(c)
-        ok = True
-    finally:
-        alive, rc = c.stop()
-        if not alive:
-            print("coordinator died during the test", file=sys.stderr)
-            ok = False
-        elif rc != 0:
-            print("coordinator exited %d on SIGTERM" % rc, file=sys.stderr)
-            ok = False
-        if not ok:
-            print(c.log_text()[-4000:], file=sys.stderr)
-    print("ok" if ok else "FAIL", name)
-    sys.exit(0 if ok else 1)
+    run_coordinator_test(Coordinator(bindir, maint), fn, name)
 
 
 if __name__ == "__main__":

@@ -18,19 +18,16 @@ deploy/install-deps.sh installs it).
 usage: statuspage.py BIN_DIR
 """
 import html.parser
-import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RUN_SCENARIO = os.path.join(HERE, "..", "e2e", "run-scenario")
+from harness import HERE, finish, get_json, start_scenario  # noqa: E402
+
 SCENARIO = os.path.join(HERE, "statuspage-scenario.yaml")
 AGENTS = {"us-east": 2, "eu-west": 2, "ap-southeast": 1}
 DOWN_REGION = "us-east"
@@ -111,11 +108,6 @@ def check_dom(text, where):
     return len(dots), len(latest), len(text)
 
 
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=3) as r:
-        return json.load(r)
-
-
 def chromium_run(exe, args, timeout):
     """Runs Chromium in its own process group; kills the group on timeout
     (its helpers would otherwise outlive it). Returns (rc, stdout, stderr)."""
@@ -128,16 +120,6 @@ def chromium_run(exe, args, timeout):
         p.communicate()
         raise RuntimeError("chromium %s did not finish in %d s" % (args[-1], timeout))
     return p.returncode, out, err
-
-
-def stop(p):
-    if p is not None and p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def main(argv):
@@ -158,17 +140,9 @@ def main(argv):
     ok = False
     start = time.monotonic()
     try:
-        scen_log = open(os.path.join(tmp, "run-scenario.out"), "w+")
-        scen = subprocess.Popen([RUN_SCENARIO, "--bin", bindir, "--status-page", page_file,
-                                 SCENARIO], stdout=scen_log, stderr=subprocess.STDOUT)
-        http = None
-        while http is None and time.monotonic() - start < 30 and scen.poll() is None:
-            time.sleep(0.2)
-            scen_log.seek(0)
-            m = re.search(r"coordinator (http://[0-9.]+:\d+)", scen_log.read())
-            http = m.group(1) if m else None
-        if http is None:
-            raise RuntimeError("run-scenario did not start the coordinator")
+        scen, scen_log, m = start_scenario(bindir, ["--status-page", page_file, SCENARIO],
+                                           os.path.join(tmp, "run-scenario.out"))
+        http = m.group(1)
 
         # Wait for the outage to be seen: us-east down for shop-api, the other
         # regions up, and its incident open.
@@ -235,12 +209,8 @@ def main(argv):
             scen_log.seek(0)
             print("--- run-scenario output (tail)\n%s" % "".join(scen_log.readlines()[-20:]))
     finally:
-        stop(scen)
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept %s" % tmp)
-    return 0 if ok else 1
+        rc = finish(ok, tmp, scen)
+    return rc
 
 
 if __name__ == "__main__":

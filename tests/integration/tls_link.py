@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent_link as al  # noqa: E402  (frames, protobuf, the Coordinator class)
+from harness import run_coordinator_test  # noqa: E402
 
 
 def ca_cmd(bindir, *args):
@@ -239,20 +240,7 @@ TESTS = {"probe_config": t_probe_config, "good_cert": t_good_cert, "other_ca": t
 def main():
     bindir, name = sys.argv[1], sys.argv[2]
     pki = Pki(bindir)
-    c = TlsCoordinator(bindir, pki)
-    ok = False
-    try:
-        TESTS[name](c)
-        ok = True
-    finally:
-        alive, rc = c.stop()
-        if not alive or rc != 0:
-            print("coordinator %s" % ("died" if not alive else "exited %d" % rc), file=sys.stderr)
-            ok = False
-        if not ok:
-            print(c.log_text()[-4000:], file=sys.stderr)
-    print("ok" if ok else "FAIL", name)
-    sys.exit(0 if ok else 1)
+    run_coordinator_test(TlsCoordinator(bindir, pki), TESTS[name], name)
 
 
 if __name__ == "__main__":

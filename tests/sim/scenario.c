@@ -2,6 +2,7 @@
  * answers which path, and the fault plan with its mode table. The harness
  * validates the file strictly; this reader is lenient about keys it does
  * not need but still names file:line:col on anything it cannot use. */
+#include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,34 @@ static int load_regions(vtg_yconf_t *c, vtg_sim_scenario_t *s) {
   return 0;
 }
 
+/* A loopback IPv4 literal (127.x.y.z) in host order; 0 when it is not one. */
+static uint32_t loopback4(const char *str) {
+  struct in_addr a;
+  if (str == NULL || inet_pton(AF_INET, str, &a) != 1) return 0;
+  uint32_t v = ntohl(a.s_addr);
+  return (v >> 24) == 127 ? v : 0;
+}
+
+/* A service's `addresses:` list (default 127.0.0.1 alone). */
+static int load_addrs(vtg_yconf_t *c, const vtg_ynode_t *node, vtg_sim_service_t *svc) {
+  const vtg_ynode_t *n = vtg_yconf_get(node, "addresses");
+  int rc;
+  if (n == NULL) {
+    svc->addrs[0] = 0x7f000001u;
+    svc->n_addrs = 1;
+    return 0;
+  }
+  if ((rc = vtg_yconf_expect(c, n, VTG_YNODE_SEQ)) != 0) return rc;
+  if (n->n == 0 || n->n > VTG_SIM_MAX_ADDRS)
+    return vtg_yconf_error(c, n, "addresses: 1 to %d loopback IPv4 addresses", VTG_SIM_MAX_ADDRS);
+  for (size_t i = 0; i < n->n; i++) {
+    uint32_t a = n->items[i]->kind == VTG_YNODE_SCALAR ? loopback4(n->items[i]->scalar) : 0;
+    if (a == 0) return vtg_yconf_error(c, n->items[i], "expected a 127.x.y.z address");
+    svc->addrs[svc->n_addrs++] = a;
+  }
+  return 0;
+}
+
 static int load_services(vtg_yconf_t *c, vtg_sim_scenario_t *s) {
   const vtg_ynode_t *seq = vtg_yconf_get(c->root, "services");
   size_t total = 0;
@@ -158,6 +187,7 @@ static int load_services(vtg_yconf_t *c, vtg_sim_scenario_t *s) {
     vtg_sim_service_t *svc = &s->services[i];
     s->n_services = i + 1;
     if ((rc = vtg_yconf_str(c, node, "name", 1, &svc->name)) != 0) return rc;
+    if ((rc = load_addrs(c, node, svc)) != 0) return rc;
     svc->endpoints = calloc(eps->n, sizeof(*svc->endpoints));
     if (svc->endpoints == NULL) return VTG_ENOMEM;
     for (size_t j = 0; j < eps->n; j++) {
@@ -246,6 +276,13 @@ static int load_fault(vtg_yconf_t *c, vtg_sim_scenario_t *s, const vtg_ynode_t *
     out->check = find_check(s, str);
     if (out->check < 0) {
       rc = vtg_yconf_error(c, n, "unknown check '%s'", str);
+      goto out;
+    }
+  }
+  if ((n = vtg_yconf_get(f, "address")) != NULL) {
+    out->address = n->kind == VTG_YNODE_SCALAR ? loopback4(n->scalar) : 0;
+    if (out->address == 0) {
+      rc = vtg_yconf_error(c, n, "address: expected a 127.x.y.z address");
       goto out;
     }
   }
@@ -413,6 +450,12 @@ static int fault_hits(const vtg_sim_fault_t *f, const vtg_sim_agent_ref_t *who) 
  * faults the first in file order decides. */
 const vtg_sim_fault_t *vtg_sim_fault_find(const vtg_sim_scenario_t *s, size_t check,
                                           const vtg_sim_agent_ref_t *who, int64_t t_us) {
+  return vtg_sim_fault_find_at(s, check, who, 0, t_us);
+}
+
+const vtg_sim_fault_t *vtg_sim_fault_find_at(const vtg_sim_scenario_t *s, size_t check,
+                                             const vtg_sim_agent_ref_t *who, uint32_t dst,
+                                             int64_t t_us) {
   for (int pass = 0; pass < 2; pass++) {
     for (size_t i = 0; i < s->n_faults; i++) {
       const vtg_sim_fault_t *f = &s->faults[i];
@@ -420,6 +463,7 @@ const vtg_sim_fault_t *vtg_sim_fault_find(const vtg_sim_scenario_t *s, size_t ch
       if (vantage != (pass == 0)) continue;
       if (t_us < f->from_us || t_us >= f->to_us) continue;
       if (f->check >= 0 && (size_t)f->check != check) continue;
+      if (f->address != 0 && f->address != dst) continue;
       if (fault_hits(f, who)) return f;
     }
   }

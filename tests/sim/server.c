@@ -46,6 +46,7 @@ typedef struct vtg_sim_conn_s {
   int pending_close;       /* handles not yet closed */
   int has_who;
   vtg_sim_agent_ref_t who;
+  uint32_t dst;            /* the address the client connected to (IPv4, host order), 0 unknown */
   int head_only;           /* HEAD request: no body in the answer */
   uint64_t body_left;      /* request body bytes still to drain */
   int64_t t_us;            /* scenario time of the request (INT64_MIN: before start) */
@@ -326,7 +327,7 @@ static void service_request(vtg_sim_conn_t *c) {
   }
   c->mode = VTG_SIM_MODE_OK;
   if (c->t_us != INT64_MIN)
-    f = vtg_sim_fault_find(&sim->sc, c->check, c->has_who ? &c->who : NULL, c->t_us);
+    f = vtg_sim_fault_find_at(&sim->sc, c->check, c->has_who ? &c->who : NULL, c->dst, c->t_us);
   if (f != NULL) {
     c->mode = f->mode;
     delay_ms = f->delay_ms;
@@ -654,6 +655,9 @@ static void on_connection(uv_stream_t *server, int status) {
     const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
     c->has_who = vtg_sim_agent_from_addr(&sim->sc, ntohl(sin->sin_addr.s_addr), &c->who) == 0;
   }
+  sslen = sizeof(ss);
+  if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family == AF_INET)
+    c->dst = ntohl(((const struct sockaddr_in *)&ss)->sin_addr.s_addr);
   if (svc != NULL && server == (uv_stream_t *)&svc->tls_listener && tls_accept(c) != 0) {
     conn_close(c, 0);
     return;
@@ -665,18 +669,44 @@ static void on_connection(uv_stream_t *server, int status) {
 /* Initialises and binds tcp on 127.0.0.1:*port (0: any) and listens;
  * *port gets the port. The handle is initialised (must be closed) once this
  * returns anything but an init failure; *inited says so. */
-static int listen_one(uv_loop_t *loop, uv_tcp_t *tcp, int *inited, int *port) {
+static int listen_at(uv_loop_t *loop, uv_tcp_t *tcp, uint32_t ip, int *inited, int *port) {
   struct sockaddr_in addr;
   struct sockaddr_storage ss;
   int len = sizeof(ss);
   int rc;
   if ((rc = uv_tcp_init(loop, tcp)) != 0) return rc;
   *inited = 1;
-  if ((rc = uv_ip4_addr("127.0.0.1", *port, &addr)) != 0) return rc;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)*port);
+  addr.sin_addr.s_addr = htonl(ip);
   if ((rc = uv_tcp_bind(tcp, (const struct sockaddr *)&addr, 0)) != 0) return rc;
   if ((rc = uv_listen((uv_stream_t *)tcp, 511, on_connection)) != 0) return rc;
   if ((rc = uv_tcp_getsockname(tcp, (struct sockaddr *)&ss, &len)) != 0) return rc;
   *port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return 0;
+}
+
+static int listen_one(uv_loop_t *loop, uv_tcp_t *tcp, int *inited, int *port) {
+  return listen_at(loop, tcp, 0x7f000001u, inited, port);
+}
+
+/* The service's other addresses: an HTTP listener on each, on the port of
+ * the main one (a URL names one port for every address of its host). */
+static int listen_extra(vtg_sim_service_t *svc) {
+  size_t k = 0;
+  for (size_t i = 0; i < svc->n_addrs; i++) {
+    if (svc->addrs[i] == 0x7f000001u) continue;
+    int port = svc->port, rc;
+    svc->extra[k].data = svc;
+    if ((rc = listen_at(svc->sim->loop, &svc->extra[k], svc->addrs[i], &svc->extra_listening[k],
+                        &port)) != 0)
+      return rc;
+    VTG_INFO("service %s also listening on %u.%u.%u.%u:%d", svc->name, svc->addrs[i] >> 24,
+             (svc->addrs[i] >> 16) & 0xff, (svc->addrs[i] >> 8) & 0xff, svc->addrs[i] & 0xff,
+             port);
+    k++;
+  }
   return 0;
 }
 
@@ -827,6 +857,7 @@ int vtg_sim_listen(vtg_sim_t *sim) {
     if (rc != 0) return rc;
     VTG_INFO("service %s listening on 127.0.0.1:%d (TLS on %d)", svc->name, svc->port,
              svc->tls_port);
+    if ((rc = listen_extra(svc)) != 0) return rc;
   }
   if ((rc = vtg_sim_dns_listen(sim)) != 0) return rc;
   if ((rc = uv_timer_init(sim->loop, &sim->refuse_timer)) != 0) return rc;
@@ -850,6 +881,9 @@ void vtg_sim_stop(vtg_sim_t *sim) {
     if (svc->listening) uv_close((uv_handle_t *)&svc->listener, NULL);
     if (svc->tls_listening) uv_close((uv_handle_t *)&svc->tls_listener, NULL);
     svc->listening = svc->tls_listening = 0;
+    for (size_t k = 0; k + 1 < VTG_SIM_MAX_ADDRS; k++)
+      if (svc->extra_listening[k]) uv_close((uv_handle_t *)&svc->extra[k], NULL);
+    memset(svc->extra_listening, 0, sizeof svc->extra_listening);
     blackhole_close(svc);
   }
   if (sim->dns_on) uv_close((uv_handle_t *)&sim->dns, NULL);

@@ -87,8 +87,18 @@ typedef struct vtg_sim_endpoint_s {
 
 struct vtg_sim_server_s;
 
+#define VTG_SIM_MAX_ADDRS 4 /* addresses one service listens on */
+
 typedef struct vtg_sim_service_s {
   char *name;
+  /* `addresses: [127.0.0.1, 127.0.0.2]` (IPv4 loopback, host order; default
+   * 127.0.0.1 alone): the HTTP listener takes the same port on each, and
+   * the DNS responder answers "<name>.sim" with all of them (issue 5's
+   * every_address checks). */
+  uint32_t addrs[VTG_SIM_MAX_ADDRS];
+  size_t n_addrs;
+  uv_tcp_t extra[VTG_SIM_MAX_ADDRS - 1]; /* HTTP listeners on addrs[1..]; data = the service */
+  int extra_listening[VTG_SIM_MAX_ADDRS - 1];
   vtg_sim_endpoint_t *endpoints;
   size_t n_endpoints;
   uv_tcp_t listener;   /* data = the service */
@@ -123,6 +133,7 @@ typedef struct vtg_sim_fault_s {
   vtg_sim_mode_t as;   /* RANDOM: the failure mode */
   int64_t delay_ms;    /* DELAY */
   double rate;         /* RANDOM: probability of failure */
+  uint32_t address;    /* `address: 127.0.0.2`: only connections to it (host order); 0 = any */
 } vtg_sim_fault_t;
 
 typedef struct vtg_sim_scenario_s {
@@ -153,6 +164,11 @@ int vtg_sim_agent_from_addr(const vtg_sim_scenario_t *s, uint32_t addr, vtg_sim_
  * (NULL: unknown source) at scenario time t_us, or NULL when none does. */
 const vtg_sim_fault_t *vtg_sim_fault_find(const vtg_sim_scenario_t *s, size_t check,
                                           const vtg_sim_agent_ref_t *who, int64_t t_us);
+/* The same for a connection to destination address dst (IPv4, host order;
+ * 0 = unknown: faults bound to an address do not apply). */
+const vtg_sim_fault_t *vtg_sim_fault_find_at(const vtg_sim_scenario_t *s, size_t check,
+                                             const vtg_sim_agent_ref_t *who, uint32_t dst,
+                                             int64_t t_us);
 
 /* ---- the simulator ---- */
 #define VTG_SIM_MAX_CONNS 4096

@@ -82,6 +82,18 @@ static void on_query(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
               has_who ? sim->sc.regions[who.region].name : "?", vtg_sim_mode_desc(mode)->name);
     break;
   }
+  /* "<service>.sim": the service's host, one A record per address it
+   * listens on (every_address checks resolve it). */
+  const vtg_sim_service_t *host = NULL;
+  for (size_t i = 0; rcode == RCODE_NXDOMAIN && i < sim->sc.n_services; i++) {
+    const vtg_sim_service_t *svc = &sim->sc.services[i];
+    size_t nl = strlen(svc->name);
+    if (strncasecmp(name, svc->name, nl) == 0 && strcmp(name + nl, ".sim") == 0) {
+      host = svc;
+      rcode = RCODE_OK;
+      answer = qtype == TYPE_A ? (int)svc->n_addrs : 0;
+    }
+  }
   /* Header: the query's id and RD, QR + AA + RA, one question. */
   memcpy(out, q, qend + 4);
   out[2] = (unsigned char)(0x84 | (q[2] & 0x01));
@@ -90,9 +102,16 @@ static void on_query(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
   out[7] = (unsigned char)answer;
   memset(out + 8, 0, 4);
   size_t k = qend + 4;
-  if (answer) {
-    static const unsigned char rr[] = {0xc0, 12, 0, TYPE_A, 0, CLASS_IN, 0, 0, 0, 0,
-                                       0,    4,  127, 0,    0, 1};
+  for (int i = 0; i < answer; i++) {
+    unsigned char rr[] = {0xc0, 12, 0, TYPE_A, 0, CLASS_IN, 0, 0, 0, 0, 0, 4, 127, 0, 0, 1};
+    if (host != NULL) {
+      uint32_t a = host->addrs[i];
+      rr[12] = (unsigned char)(a >> 24);
+      rr[13] = (unsigned char)(a >> 16);
+      rr[14] = (unsigned char)(a >> 8);
+      rr[15] = (unsigned char)a;
+    }
+    if (k + sizeof rr > sizeof out) break;
     memcpy(out + k, rr, sizeof rr);
     k += sizeof rr;
   }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define VTG_TEST(name) static int test_##name(void)
 
@@ -39,6 +40,35 @@
       return 1;                                                                         \
     }                                                                                   \
   } while (0)
+
+/* A database path in a fresh temporary directory, for the tests that open a
+ * store: vtg_test_tmpdb_make creates /tmp/vtg-test-NAME-XXXXXX and sets path
+ * to its c.db (0, or -1 when mkdtemp fails); vtg_test_tmpdb_remove deletes
+ * the database with SQLite's -wal/-shm/-journal files and the directory
+ * (also after a failed make: then there is nothing to delete). */
+typedef struct vtg_test_tmpdb_s {
+  char dir[64];
+  char path[128];
+} vtg_test_tmpdb_t;
+
+static inline int vtg_test_tmpdb_make(vtg_test_tmpdb_t *t, const char *name) {
+  snprintf(t->dir, sizeof t->dir, "/tmp/vtg-test-%s-XXXXXX", name);
+  t->path[0] = '\0';
+  if (mkdtemp(t->dir) == NULL) return -1;
+  snprintf(t->path, sizeof t->path, "%s/c.db", t->dir);
+  return 0;
+}
+
+static inline void vtg_test_tmpdb_remove(const vtg_test_tmpdb_t *t) {
+  static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+  char p[160];
+  if (t->path[0] == '\0') return;
+  for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+    snprintf(p, sizeof p, "%s%s", t->path, sfx[i]);
+    unlink(p);
+  }
+  rmdir(t->dir);
+}
 
 typedef struct vtg_test_entry_s {
   const char *name;

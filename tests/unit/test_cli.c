@@ -180,6 +180,50 @@ VTG_TEST(chart_two_waves) {
   return 0;
 }
 
+/* Unknown minutes from the check's history (GET /api/v1/history) are
+ * drawn '?' where the region is not down; down wins; a minute not yet
+ * complete, and other regions' minutes, change nothing; the legend names
+ * '?' only when one is drawn. */
+VTG_TEST(chart_unknown) {
+  static const char hist_json[] =
+      "{\"check\":\"shop-web\",\"step_s\":60,\"regions\":["
+      "{\"region\":\"eu-west\",\"cells\":["
+      "{\"t\":\"2026-11-24T12:04:00.000Z\",\"state\":\"up\"},"
+      "{\"t\":\"2026-11-24T12:05:00.000Z\",\"state\":\"unknown\"},"
+      "{\"t\":\"2026-11-24T12:06:00.000Z\",\"state\":\"unknown\"},"
+      "{\"t\":\"2026-11-24T12:07:00.000Z\",\"state\":\"unknown\"},"
+      "{\"t\":\"2026-11-24T12:08:00.000Z\",\"state\":\"unknown\"},"
+      "{\"t\":\"2026-11-24T12:09:00.000Z\",\"state\":\"unknown\"},"
+      "{\"t\":\"2026-11-24T12:30:00.000Z\",\"state\":\"unknown\"}]},"
+      "{\"region\":\"us-east\",\"cells\":["
+      "{\"t\":\"2026-11-24T12:20:00.000Z\",\"state\":\"unknown\"},"
+      "{\"t\":\"2026-11-24T12:41:30.000Z\",\"state\":\"unknown\"}]},"
+      "{\"region\":\"ap-south\",\"cells\":["
+      "{\"t\":\"2026-11-24T12:00:00.000Z\",\"state\":\"unknown\"}]}]}";
+  vtg_json_t *inc = NULL, *hist = NULL;
+  vtg_buf_t b;
+  char err[128];
+  zone("UTC");
+  ASSERT_EQ(vtg_json_parse(two_waves_spans, strlen(two_waves_spans), &inc, err, sizeof err), 0);
+  ASSERT_EQ(vtg_json_parse(hist_json, strlen(hist_json), &hist, err, sizeof err), 0);
+  vtg_buf_init(&b, 1 << 20);
+  /* now 12:42:10: the 12:41:30 cell ends after now and is left out. */
+  ASSERT_EQ(vtg_cli_timeline_chart_hist(inc, hist, 54, T("2026-11-24T12:42:10Z"), 0, &b), 0);
+  ASSERT(strstr(b.data, "us-east  ..###############.....?....###############..\n") != NULL);
+  ASSERT(strstr(b.data, "us-west  ....#############...........................\n") != NULL);
+  ASSERT(strstr(b.data, "eu-west  .......?????...............#############....\n") != NULL);
+  ASSERT(strstr(b.data, "? unknown") != NULL);
+  vtg_buf_free(&b);
+  /* No history: the plain chart, no '?' in the legend. */
+  vtg_buf_init(&b, 1 << 20);
+  ASSERT_EQ(vtg_cli_timeline_chart_hist(inc, NULL, 54, T("2026-11-24T13:00:00Z"), 0, &b), 0);
+  ASSERT_STR_EQ(b.data, two_waves_chart);
+  vtg_buf_free(&b);
+  vtg_json_free(hist);
+  vtg_json_free(inc);
+  return 0;
+}
+
 /* Every line fits the width (one column to spare), and the gap between
  * the waves stays visible at any width down to the narrowest. */
 VTG_TEST(chart_fits_width) {
@@ -378,7 +422,7 @@ VTG_TEST(args_exit_codes) {
 }
 
 VTG_TEST_MAIN(VTG_TEST_ENTRY(duration_text) VTG_TEST_ENTRY(relative_time)
-                  VTG_TEST_ENTRY(local_time) VTG_TEST_ENTRY(chart_two_waves)
+                  VTG_TEST_ENTRY(local_time) VTG_TEST_ENTRY(chart_two_waves) VTG_TEST_ENTRY(chart_unknown)
                       VTG_TEST_ENTRY(chart_fits_width) VTG_TEST_ENTRY(chart_color)
                           VTG_TEST_ENTRY(chart_open_incident) VTG_TEST_ENTRY(chart_wide_names)
                               VTG_TEST_ENTRY(chart_bad_input)

@@ -40,6 +40,10 @@ typedef struct fleet_s {
   int region_of[MAX_AGENTS];
   /* lateness: results of this agent arrive only at the end (a replay) */
   int late_agent;
+  /* phases spread evenly over the fleet, regions interleaved (issue 5) */
+  int even_phases;
+  int control[MAX_CHECKS]; /* control checks */
+  double snap_at;          /* > 0: agent and region status recorded then (seconds) */
 } fleet_t;
 
 typedef struct seen_s {
@@ -47,6 +51,8 @@ typedef struct seen_s {
   int removed;
   int64_t onset, resolved;
   int cause, scope, n_regions, n_waves, peak, total;
+  int64_t onset_window, resolved_window;
+  int64_t region_onset_window[8], region_resolved_window[8];
   char regions[8][16];
   int n_spans[8];
   int64_t span_onset[8][4], span_resolved[8][4];
@@ -55,6 +61,8 @@ typedef struct seen_s {
 
 typedef struct out_s {
   seen_t incs[MAX_INCS];
+  vtg_agent_status_t snap_agent[MAX_AGENTS];
+  vtg_region_status_t snap_region[8]; /* check 0 */
   int n;
   int retracted; /* published, then taken back: settling should prevent it */
 } out_t;
@@ -83,6 +91,12 @@ static void on_incident(void *ctx, const vtg_incident_t *inc, int removed) {
   s->n_waves = (int)inc->n_waves;
   s->peak = inc->peak_regions;
   s->total = inc->total_regions;
+  s->onset_window = inc->onset_window_us;
+  s->resolved_window = inc->resolved_window_us;
+  for (size_t i = 0; i < inc->n_regions && i < 8; i++) {
+    s->region_onset_window[i] = inc->regions[i].onset_window_us;
+    s->region_resolved_window[i] = inc->regions[i].resolved_window_us;
+  }
   for (size_t i = 0; i < inc->n_regions && i < 8; i++) {
     snprintf(s->regions[i], sizeof s->regions[i], "%s", inc->regions[i].region);
     s->n_spans[i] = (int)inc->regions[i].n_spans;
@@ -136,15 +150,23 @@ static void run_fleet(fleet_t *f, const vtg_detect_params_t *p, out_t *o) {
     snprintf(name, sizeof name, "check-%d", c);
     vtg_detect_set_check(d, (uint32_t)c, name, f->service[c], f->kind[c] ? f->kind[c] : "web", S,
                          700000);
+    vtg_detect_set_control(d, (uint32_t)c, f->control[c]);
   }
+  int snapped = f->snap_at <= 0;
   int n_steps = (int)f->duration;
   size_t n = (size_t)n_steps * (size_t)f->n_agents * (size_t)f->n_checks;
   probe_t *pr = calloc(n, sizeof *pr);
   size_t k = 0;
   for (int a = 0; a < f->n_agents; a++)
     for (int c = 0; c < f->n_checks; c++) {
-      /* a fixed, uneven spread of phases over the interval */
+      /* a fixed, uneven spread of phases over the interval, or the even
+       * interleaving: agent j of region r in slot j * regions + r */
       int64_t phase = (int64_t)((a * 7919 + c * 104729) % 1000) * 1000;
+      if (f->even_phases) {
+        int r = f->region_of[a], j = 0;
+        for (int b = 0; b < a; b++) j += f->region_of[b] == r;
+        phase = (int64_t)(j * f->n_regions + r) * S / f->n_agents;
+      }
       for (int s = 0; s < n_steps; s++) pr[k++] = (probe_t){T0 + s * S + phase, a, c};
     }
   qsort(pr, n, sizeof *pr, cmp_probe);
@@ -153,6 +175,12 @@ static void run_fleet(fleet_t *f, const vtg_detect_params_t *p, out_t *o) {
   for (size_t i = 0; i < n; i++) {
     while (pr[i].start >= next_adv) {
       vtg_detect_advance(d, next_adv - 300000);
+      if (!snapped && next_adv - 300000 >= T0 + (int64_t)(f->snap_at * S)) {
+        snapped = 1;
+        for (int a = 0; a < f->n_agents; a++) vtg_detect_agent_status(d, (uint32_t)a, &o->snap_agent[a]);
+        for (int r = 0; r < f->n_regions; r++)
+          vtg_detect_region_status(d, 0, (uint32_t)r, &o->snap_region[r]);
+      }
       next_adv += 100000;
     }
     if (pr[i].agent == f->late_agent) continue;
@@ -347,6 +375,70 @@ VTG_TEST(region_fails_together) {
   return 0;
 }
 
+/* One region's agents fail everything, across services, while every other
+ * region sees the targets up: the region's network path, not an outage
+ * (issue 5, blame). Its state is unknown, blamed on the network. */
+VTG_TEST(region_network_path) {
+  int per[] = {2, 2, 2, 2};
+  fleet_t f = fleet(4, per, 3);
+  f.duration = 50;
+  f.snap_at = 30;
+  add_fault(&f, NONE, 0, NONE, 10, 40, E_TIMEOUT);
+  out_t o;
+  vtg_detect_params_t p = params(5);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 0);
+  ASSERT_EQ(o.retracted, 0);
+  ASSERT(o.snap_agent[0].impaired && o.snap_agent[0].blame == VTG_BLAME_NETWORK);
+  ASSERT(o.snap_agent[1].impaired && o.snap_agent[1].blame == VTG_BLAME_NETWORK);
+  ASSERT(!o.snap_agent[2].impaired);
+  ASSERT_EQ(o.snap_region[0].state, VTG_STATE_UNKNOWN);
+  ASSERT_EQ(o.snap_region[0].blame, VTG_BLAME_NETWORK);
+  ASSERT_EQ(o.snap_region[1].state, VTG_STATE_UP);
+  return 0;
+}
+
+/* The same region with its control check still up: the path works, so
+ * the targets really are down there (a regional outage of both). */
+VTG_TEST(region_fails_with_control_up) {
+  int per[] = {2, 2, 2, 2};
+  fleet_t f = fleet(4, per, 3);
+  f.duration = 50;
+  f.control[2] = 1;
+  add_fault(&f, 0, 0, NONE, 10, 40, E_TIMEOUT);
+  add_fault(&f, 1, 0, NONE, 10, 40, E_TIMEOUT);
+  out_t o;
+  vtg_detect_params_t p = params(5);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 2); /* one regional incident per failing check */
+  ASSERT_EQ(o.incs[0].scope, VTG_SCOPE_REGIONAL);
+  return 0;
+}
+
+/* A control check failing at one agent while the fleet sees it up blames
+ * that vantage point, though it fails only half its checks: its failure
+ * of check 0 does not make a second region. */
+VTG_TEST(control_check_blames_vantage) {
+  int per[] = {1, 1, 2};
+  fleet_t f = fleet(3, per, 4);
+  f.duration = 50;
+  f.snap_at = 25;
+  add_fault(&f, 0, NONE, 0, 10, 30, E_TIMEOUT);
+  add_fault(&f, 3, NONE, 0, 10, 30, E_TIMEOUT);
+  add_fault(&f, 0, NONE, 1, 10, 30, E_TIMEOUT);
+  out_t o;
+  vtg_detect_params_t p = params(5);
+  run_fleet(&f, &p, &o); /* without the control flag: two one-agent regions, an incident */
+  ASSERT_EQ(o.n, 1);
+  f.control[3] = 1;
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 0);
+  ASSERT_EQ(o.retracted, 0);
+  ASSERT(o.snap_agent[0].impaired && o.snap_agent[0].blame == VTG_BLAME_VANTAGE);
+  ASSERT(!o.snap_agent[1].impaired);
+  return 0;
+}
+
 /* Every other probe failing never reaches fail_threshold = 2. */
 VTG_TEST(flapping_is_not_down) {
   int per[] = {2, 2};
@@ -356,6 +448,41 @@ VTG_TEST(flapping_is_not_down) {
   vtg_detect_params_t p = params(5);
   run_fleet(&f, &p, &o);
   ASSERT_EQ(o.n, 0);
+  return 0;
+}
+
+/* Onset and recovery are intervals: from the last good probe before the
+ * first failed one, and from the last failed probe before the first good
+ * one. 8 agents in 4 regions with interleaved phases probe every 125 ms
+ * somewhere; the outage runs 10.3 .. 30.7 s. */
+VTG_TEST(onset_and_recovery_windows) {
+  int per[] = {2, 2, 2, 2};
+  fleet_t f = fleet(4, per, 1);
+  f.duration = 50;
+  f.even_phases = 1;
+  add_fault(&f, 0, NONE, NONE, 10.3, 30.7, E_TIMEOUT);
+  out_t o;
+  vtg_detect_params_t p = params(12);
+  run_fleet(&f, &p, &o);
+  ASSERT_EQ(o.n, 1);
+  /* first failed probe 10.375 (phase .375), last good before it 10.25 */
+  ASSERT_NEAR(rel(o.incs[0].onset), 10.375, 0.001);
+  ASSERT_NEAR((double)o.incs[0].onset_window / S, 0.125, 0.001);
+  /* the last region back is us-west (phases .125/.625): first good 31.125;
+   * the last failed probe before it 30.625 */
+  ASSERT_NEAR(rel(o.incs[0].resolved), 31.125, 0.001);
+  ASSERT_NEAR((double)o.incs[0].resolved_window / S, 0.5, 0.001);
+  /* each region: its own two agents, half an interval apart */
+  ASSERT_EQ(o.incs[0].n_regions, 4);
+  for (int r = 0; r < 4; r++) {
+    ASSERT(o.incs[0].region_onset_window[r] > 0);
+    ASSERT(o.incs[0].region_onset_window[r] <= S / 2);
+    ASSERT(o.incs[0].region_resolved_window[r] > 0);
+    ASSERT(o.incs[0].region_resolved_window[r] <= S / 2);
+  }
+  /* the truth lies inside both windows */
+  ASSERT(rel(o.incs[0].onset) - (double)o.incs[0].onset_window / S <= 10.3);
+  ASSERT(rel(o.incs[0].resolved) - (double)o.incs[0].resolved_window / S <= 30.7);
   return 0;
 }
 
@@ -734,7 +861,9 @@ VTG_TEST_MAIN(VTG_TEST_ENTRY(regional_two_agents) VTG_TEST_ENTRY(one_agent_alone
                       VTG_TEST_ENTRY(vantage_fault_single_agent_regions)
                           VTG_TEST_ENTRY(vantage_fault_with_peer)
                               VTG_TEST_ENTRY(region_fails_together)
-                                  VTG_TEST_ENTRY(flapping_is_not_down) VTG_TEST_ENTRY(waves_merge)
+                                  VTG_TEST_ENTRY(flapping_is_not_down) VTG_TEST_ENTRY(waves_merge) VTG_TEST_ENTRY(onset_and_recovery_windows)
+  VTG_TEST_ENTRY(region_network_path) VTG_TEST_ENTRY(region_fails_with_control_up)
+  VTG_TEST_ENTRY(control_check_blames_vantage)
                                       VTG_TEST_ENTRY(late_results_amend)
                                           VTG_TEST_ENTRY(regions_join_and_leave)
   VTG_TEST_ENTRY(no_spurious_updates)

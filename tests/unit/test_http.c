@@ -13,6 +13,7 @@
 #include "coord.h"
 #include "http.h"
 #include "incident.h"
+#include "fixture.h"
 #include "test.h"
 #include "vtg/buf.h"
 #include "vtg/clock.h"
@@ -27,21 +28,12 @@ typedef struct fixture_s {
   char *regions[2];
   vtg_agent_t agent;
   vtg_agent_t *agents[1];
-  char dir[64], db[128];
+  vtg_test_tmpdb_t tmp;
 } fixture_t;
-
-static void on_incident(void *ctx, const vtg_incident_t *inc, int removed) {
-  (void)ctx;
-  (void)inc;
-  (void)removed;
-}
 
 static int put_incident(vtg_store_t *s, const char *id, const char *check, int64_t onset,
                         int64_t resolved) {
   vtg_incident_t inc;
-  vtg_buf_t b;
-  vtg_json_writer_t w;
-  int err;
   memset(&inc, 0, sizeof inc);
   inc.id = id;
   inc.check_name = check;
@@ -50,13 +42,7 @@ static int put_incident(vtg_store_t *s, const char *id, const char *check, int64
   inc.onset_us = onset;
   inc.resolved_us = resolved;
   inc.cause = 5;
-  vtg_buf_init(&b, 1 << 20);
-  vtg_json_writer_init(&w, &b, 0);
-  vtg_incident_write_json(&w, &inc, onset);
-  err = vtg_json_finish(&w);
-  if (err == 0) err = vtg_store_incident_put(s, id, check, "shop", onset, resolved, b.data, b.len);
-  vtg_buf_free(&b);
-  return err;
+  return vtg_test_store_incident(s, &inc, onset);
 }
 
 static int fixture_init(fixture_t *f) {
@@ -82,10 +68,8 @@ static int fixture_init(fixture_t *f) {
   f->c.agents = f->agents;
   f->c.n_agents = 1;
 
-  snprintf(f->dir, sizeof f->dir, "/tmp/vtg-test-http-XXXXXX");
-  if (mkdtemp(f->dir) == NULL) return -1;
-  snprintf(f->db, sizeof f->db, "%s/c.db", f->dir);
-  if (vtg_store_open(f->db, &f->c.store) != 0) return -1;
+  if (vtg_test_tmpdb_make(&f->tmp, "http") != 0) return -1;
+  if (vtg_store_open(f->tmp.path, &f->c.store) != 0) return -1;
   for (int i = 0; i < 2; i++)
     if (vtg_store_check_id(f->c.store, f->checks[i].name, "shop", f->checks[i].kind,
                            f->checks[i].url, &f->ids[i]) != 0)
@@ -95,7 +79,7 @@ static int fixture_init(fixture_t *f) {
       put_incident(f->c.store, "inc-2", "shop-web", 1800000000000000, INT64_MIN) != 0)
     return -1;
 
-  f->c.detect = vtg_detect_new(&p, on_incident, NULL);
+  f->c.detect = vtg_detect_new(&p, vtg_test_on_incident, NULL);
   if (f->c.detect == NULL) return -1;
   for (uint32_t r = 0; r < 2; r++)
     if (vtg_detect_set_region(f->c.detect, r, f->regions[r]) != 0) return -1;
@@ -109,19 +93,13 @@ static int fixture_init(fixture_t *f) {
 
 /* Stops the server, runs the loop dry and closes it: 0 when clean. */
 static int fixture_close(fixture_t *f) {
-  char p[160];
   int rc;
   vtg_http_stop(f->http);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   rc = uv_loop_close(&f->loop);
   vtg_detect_free(f->c.detect);
   vtg_store_close(f->c.store);
-  static const char *const sfx[] = {"", "-wal", "-shm"};
-  for (int i = 0; i < 3; i++) {
-    snprintf(p, sizeof p, "%s%s", f->db, sfx[i]);
-    unlink(p);
-  }
-  rmdir(f->dir);
+  vtg_test_tmpdb_remove(&f->tmp);
   return rc;
 }
 
@@ -250,7 +228,8 @@ VTG_TEST(api_status_unknown) {
   vtg_buf_t r;
   vtg_json_t *v;
   static const char *const keys[] = {"service", "check",          "kind",       "region", "state",
-                                     "agents",  "healthy_agents", "last_probe", "last_latency_s"};
+                                     "agents",  "healthy_agents", "last_probe", "last_latency_s",
+                                     "blame",   "addresses"};
   ASSERT_EQ(fixture_init(&f), 0);
   ASSERT_EQ(get(&f, "GET /api/v1/status HTTP/1.1\r\n\r\n", &r), 0);
   ASSERT_EQ(status_of(&r), 200);
@@ -260,8 +239,11 @@ VTG_TEST(api_status_unknown) {
   ASSERT_STR_EQ(vtg_json_get_str(v->items[0], "region", NULL), "eu-west");
   ASSERT_STR_EQ(vtg_json_get_str(v->items[1], "region", NULL), "us-west");
   for (size_t i = 0; i < v->n; i++) {
-    ASSERT_EQ(v->items[i]->n, 9);
-    for (size_t k = 0; k < 9; k++) ASSERT_STR_EQ(v->items[i]->keys[k], keys[k]);
+    ASSERT_EQ(v->items[i]->n, 11);
+    for (size_t k = 0; k < 11; k++) ASSERT_STR_EQ(v->items[i]->keys[k], keys[k]);
+    /* no results yet: no address seen */
+    ASSERT(vtg_json_get(v->items[i], "addresses")->type == VTG_JSON_ARRAY);
+    ASSERT_EQ(vtg_json_get(v->items[i], "addresses")->n, 0);
     ASSERT_STR_EQ(vtg_json_get_str(v->items[i], "state", NULL), "unknown");
     ASSERT(vtg_json_get(v->items[i], "last_probe")->type == VTG_JSON_NULL);
     ASSERT(vtg_json_get(v->items[i], "last_latency_s")->type == VTG_JSON_NULL);

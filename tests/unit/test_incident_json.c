@@ -50,17 +50,20 @@ VTG_TEST(open_incident) {
       {T("2026-11-24T12:30:00.000Z"), T("2026-11-24T12:40:00.000Z")},
   };
   vtg_incident_region_t regions[2] = {
-      {"us-east", 0, 0, east_spans, 2},
-      {"us-west", 0, VTG_TIME_NONE, NULL, 0},
+      {"us-east", 0, 0, east_spans, 2, 1250000, 600000},
+      {"us-west", 0, VTG_TIME_NONE, NULL, 0, -1, -1},
   };
   vtg_incident_wave_t waves[2];
   vtg_incident_t inc;
   vtg_json_t *v;
   const vtg_json_t *r, *wv;
   static const char *const keys[] = {"id",    "service", "check",      "kind",
-                                     "scope", "onset",   "resolved",   "duration_s",
+                                     "scope", "onset",   "resolved",   "onset_window_s",
+                                     "resolved_window_s", "duration_s",
                                      "cause", "regions", "waves",      "peak_regions",
-                                     "total_regions", "maintenance"};
+                                     "total_regions", "maintenance",
+                                     "first_region", "down_order", "up_order",
+                                     "peak_fraction", "severity"};
 
   regions[0].onset_us = T("2026-11-24T12:00:03.250Z");
   regions[0].resolved_us = T("2026-11-24T12:40:00.000Z");
@@ -84,6 +87,8 @@ VTG_TEST(open_incident) {
   inc.n_waves = 2;
   inc.peak_regions = 2;
   inc.total_regions = 5;
+  inc.onset_window_us = 1250000;
+  inc.resolved_window_us = -1; /* open */
 
   v = write_and_parse(&inc, T("2026-11-24T13:00:03.999Z"), 0);
   ASSERT(v != NULL && v->type == VTG_JSON_OBJECT);
@@ -96,6 +101,8 @@ VTG_TEST(open_incident) {
   ASSERT_STR_EQ(vtg_json_get_str(v, "scope", NULL), "multi_region");
   ASSERT_STR_EQ(vtg_json_get_str(v, "onset", NULL), "2026-11-24T12:00:03.250Z");
   ASSERT(is_null(v, "resolved"));
+  ASSERT(vtg_json_get_num(v, "onset_window_s", -1) == 1.25);
+  ASSERT(is_null(v, "resolved_window_s"));
   ASSERT(vtg_json_get(v, "duration_s")->type == VTG_JSON_NUMBER);
   ASSERT(vtg_json_get_num(v, "duration_s", -1) == 3600.749);
   ASSERT_STR_EQ(vtg_json_get_str(v, "cause", NULL), "timeout");
@@ -105,7 +112,11 @@ VTG_TEST(open_incident) {
 
   r = vtg_json_get(v, "regions");
   ASSERT(r != NULL && r->type == VTG_JSON_ARRAY && r->n == 2);
-  ASSERT_EQ(r->items[0]->n, 4);
+  ASSERT_EQ(r->items[0]->n, 6);
+  ASSERT(vtg_json_get_num(r->items[0], "onset_window_s", -1) == 1.25);
+  ASSERT(vtg_json_get_num(r->items[0], "resolved_window_s", -1) == 0.6);
+  ASSERT(is_null(r->items[1], "onset_window_s"));
+  ASSERT(is_null(r->items[1], "resolved_window_s"));
   ASSERT_STR_EQ(vtg_json_get_str(r->items[0], "region", NULL), "us-east");
   {
     const vtg_json_t *sp = vtg_json_get(r->items[0], "spans");
@@ -165,6 +176,8 @@ VTG_TEST(resolved_incident) {
   inc.cause = 1;
   inc.peak_regions = 4;
   inc.total_regions = 4;
+  inc.onset_window_us = 625000;
+  inc.resolved_window_us = 312500; /* written to the millisecond */
 
   /* now is ignored once resolved. */
   v = write_and_parse(&inc, inc.onset_us + 999999999999, 0);
@@ -172,6 +185,8 @@ VTG_TEST(resolved_incident) {
   ASSERT_STR_EQ(vtg_json_get_str(v, "scope", NULL), "global");
   ASSERT_STR_EQ(vtg_json_get_str(v, "resolved", NULL), "2026-11-24T13:02:03.456Z");
   ASSERT(vtg_json_get_num(v, "duration_s", -1) == 3723.457);
+  ASSERT(vtg_json_get_num(v, "onset_window_s", -1) == 0.625);
+  ASSERT(vtg_json_get_num(v, "resolved_window_s", -1) == 0.312);
   ASSERT_STR_EQ(vtg_json_get_str(v, "cause", NULL), "dns");
   /* Empty lists are still present, as arrays. */
   ASSERT(vtg_json_get(v, "regions")->type == VTG_JSON_ARRAY);
@@ -190,9 +205,10 @@ VTG_TEST(unknowns_are_null) {
   inc.onset_us = VTG_TIME_NONE;
   inc.resolved_us = VTG_TIME_NONE;
   inc.cause = 99; /* not a class: null rather than a made-up name */
+  inc.onset_window_us = inc.resolved_window_us = -1;
   v = write_and_parse(&inc, 0, 0);
   ASSERT(v != NULL);
-  ASSERT_EQ(v->n, 14);
+  ASSERT_EQ(v->n, 21);
   ASSERT(is_null(v, "id"));
   ASSERT(is_null(v, "service"));
   ASSERT(is_null(v, "check"));

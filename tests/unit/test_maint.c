@@ -423,35 +423,18 @@ VTG_TEST(config_errors) {
   return 0;
 }
 
-typedef struct tmpdb_s {
-  char dir[64];
-  char path[128];
-} tmpdb_t;
-
-static void tmpdb_remove(tmpdb_t *t) {
-  char p[160];
-  static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-  for (size_t i = 0; i < 4; i++) {
-    snprintf(p, sizeof p, "%s%s", t->path, sfx[i]);
-    unlink(p);
-  }
-  rmdir(t->dir);
-}
-
 static int collect(void *ctx, const vtg_store_silence_t *s) {
   vtg_maint_t *m = ctx;
   return vtg_maint_add_silence(m, s->id, s->check, s->service, s->start_us, s->end_us, s->reason);
 }
 
 VTG_TEST(store_round_trip) {
-  tmpdb_t t;
+  vtg_test_tmpdb_t t;
   vtg_store_t *s = NULL;
   vtg_maint_t m;
   int64_t id1 = 0, id2 = 0, id3 = 0, t0 = T("2026-11-24T12:00:00Z");
   uint64_t pruned = 0;
-  snprintf(t.dir, sizeof t.dir, "/tmp/vtg-test-maint-XXXXXX");
-  ASSERT(mkdtemp(t.dir) != NULL);
-  snprintf(t.path, sizeof t.path, "%s/c.db", t.dir);
+  ASSERT(vtg_test_tmpdb_make(&t, "maint") == 0);
 
   ASSERT_EQ(vtg_store_open(t.path, &s), 0);
   ASSERT_EQ(vtg_store_silence_add(s, "shop-api", NULL, t0, t0 + S(7200), "db migration", t0, &id1),
@@ -490,7 +473,7 @@ VTG_TEST(store_round_trip) {
   ASSERT_EQ(vtg_store_silence_add(s, "shop-web", NULL, t0, t0 + S(60), "", t0, &id3), 0);
   ASSERT(id3 > id2);
   vtg_store_close(s);
-  tmpdb_remove(&t);
+  vtg_test_tmpdb_remove(&t);
   return 0;
 }
 

@@ -9,17 +9,12 @@
 #include "checkstats.h"
 #include "coord.h"
 #include "metrics.h"
+#include "fixture.h"
 #include "test.h"
 #include "vtg/buf.h"
 
 #define S 1000000LL
 #define T0 1800000000000000LL
-
-static void on_incident(void *ctx, const vtg_incident_t *inc, int removed) {
-  (void)ctx;
-  (void)inc;
-  (void)removed;
-}
 
 typedef struct fixture_s {
   vtg_coord_t c;
@@ -51,7 +46,7 @@ static int fixture_init(fixture_t *f) {
   f->c.n_regions = 3;
   f->c.results_total = 42;
   f->c.watermark_us = T0 + 200 * S;
-  f->c.detect = vtg_detect_new(&p, on_incident, NULL);
+  f->c.detect = vtg_detect_new(&p, vtg_test_on_incident, NULL);
   if (f->c.detect == NULL) return -1;
   for (uint32_t r = 0; r < 3; r++)
     if (vtg_detect_set_region(f->c.detect, r, f->regions[r]) != 0) return -1;

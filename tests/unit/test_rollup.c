@@ -75,15 +75,15 @@ VTG_TEST(bucketing) {
   vtg_rollup_t *r = vtg_rollup_new(0);
   vtg_rollup_cell_t c[4];
   ASSERT(r != NULL);
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0, VTG_OUTCOME_UP, 100000), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + S(59) + 999999, VTG_OUTCOME_UP, 300000), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + S(30), VTG_OUTCOME_DEGRADED, 2000000), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + S(31), VTG_OUTCOME_DOWN, 10000000), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + MIN_US, VTG_OUTCOME_DOWN, 0), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 - 1, VTG_OUTCOME_UP, 50000), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0, VTG_OUTCOME_DOWN, 1), 0);   /* other check */
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 1, T0, VTG_OUTCOME_DOWN, 1), 0);   /* other region */
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0, 0, 1), VTG_EINVAL);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0, VTG_OUTCOME_UP, 100000, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + S(59) + 999999, VTG_OUTCOME_UP, 300000, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + S(30), VTG_OUTCOME_DEGRADED, 2000000, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + S(31), VTG_OUTCOME_DOWN, 10000000, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + MIN_US, VTG_OUTCOME_DOWN, 0, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 - 1, VTG_OUTCOME_UP, 50000, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0, VTG_OUTCOME_DOWN, 1, 0), 0);   /* other check */
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 1, T0, VTG_OUTCOME_DOWN, 1, 0), 0);   /* other region */
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0, 0, 1, 0), VTG_EINVAL);
   /* from is rounded down to its minute */
   ASSERT_EQ(vtg_rollup_cells(r, 1, 0, T0 - MIN_US + S(17), 4, c), 3);
   ASSERT_EQ(c[0].minute_us, T0 - MIN_US);
@@ -128,12 +128,15 @@ VTG_TEST(worst_state) {
   ASSERT_EQ(vtg_rollup_sample(r, 1, 0, T0 + MIN_US + S(3), VTG_STATE_UP), 0);
   ASSERT_EQ(vtg_rollup_sample(r, 1, 0, T0 + 2 * MIN_US, VTG_STATE_UNKNOWN), 0);
   ASSERT_EQ(vtg_rollup_sample(r, 1, 0, T0, (vtg_state_t)7), VTG_EINVAL);
+  /* A result covering minutes 0 and 1 (a sampled minute no result covers
+   * is unknown: test coverage_rules). */
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + S(2), VTG_OUTCOME_UP, 5, 2 * MIN_US - S(5)), 0);
   /* minute 3: probes, never sampled (the watermark jumped over it) */
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 3 * MIN_US, VTG_OUTCOME_DOWN, 0), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 3 * MIN_US + 1, VTG_OUTCOME_DOWN, 0), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 3 * MIN_US + 2, VTG_OUTCOME_UP, 5), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 3 * MIN_US, VTG_OUTCOME_DOWN, 0, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 3 * MIN_US + 1, VTG_OUTCOME_DOWN, 0, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 3 * MIN_US + 2, VTG_OUTCOME_UP, 5, 0), 0);
   /* minute 4: probes, not complete yet */
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 4 * MIN_US, VTG_OUTCOME_DOWN, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 4 * MIN_US, VTG_OUTCOME_DOWN, 0, 0), 0);
   /* The detector knows no agent for it: the tick samples nothing, but the
    * watermark makes minute 3 complete. */
   vtg_rollup_tick(r, d, (uint32_t[]){1}, 1, region_names, 1, NULL, T0 + 4 * MIN_US + S(5));
@@ -145,11 +148,11 @@ VTG_TEST(worst_state) {
   ASSERT_EQ(c[3].state, VTG_STATE_DOWN);    /* 2 of 3 down */
   ASSERT_EQ(c[4].state, VTG_STATE_UNKNOWN); /* still being filled */
   /* degraded majority, then up */
-  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0, VTG_OUTCOME_DEGRADED, 5), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0, VTG_OUTCOME_DEGRADED, 5), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0, VTG_OUTCOME_DOWN, 5), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0 + MIN_US, VTG_OUTCOME_DOWN, 5), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0 + MIN_US, VTG_OUTCOME_UP, 5), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0, VTG_OUTCOME_DEGRADED, 5, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0, VTG_OUTCOME_DEGRADED, 5, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0, VTG_OUTCOME_DOWN, 5, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0 + MIN_US, VTG_OUTCOME_DOWN, 5, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 2, 0, T0 + MIN_US, VTG_OUTCOME_UP, 5, 0), 0);
   ASSERT_EQ(vtg_rollup_cells(r, 2, 0, T0, 2, c), 2);
   ASSERT_EQ(c[0].state, VTG_STATE_DEGRADED);
   ASSERT_EQ(c[1].state, VTG_STATE_UP); /* half down is not more than half */
@@ -165,7 +168,7 @@ VTG_TEST(ring_wrap) {
   vtg_rollup_cell_t c[30];
   ASSERT(r != NULL);
   for (int m = 0; m < 25; m++)
-    ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + m * MIN_US + S(1), VTG_OUTCOME_UP, 1000 + m), 0);
+    ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + m * MIN_US + S(1), VTG_OUTCOME_UP, 1000 + m, 0), 0);
   /* Minutes 15..24 are in memory, 0..14 were taken over. */
   ASSERT_EQ(vtg_rollup_cells(r, 1, 0, T0, 25, c), 10);
   for (int m = 0; m < 25; m++) {
@@ -174,7 +177,7 @@ VTG_TEST(ring_wrap) {
     ASSERT_EQ(c[m].latency_avg_us, m >= 15 ? 1000 + m : -1);
   }
   /* A late result for minute 12 finds its slot (2) holding minute 22. */
-  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 12 * MIN_US, VTG_OUTCOME_DOWN, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 12 * MIN_US, VTG_OUTCOME_DOWN, 0, 0), 0);
   vtg_rollup_stats_t st;
   vtg_rollup_stats(r, &st);
   ASSERT_EQ(st.too_old, 1);
@@ -187,13 +190,13 @@ VTG_TEST(ring_wrap) {
   ASSERT(d != NULL);
   vtg_rollup_tick(r, d, NULL, 0, region_names, 1, NULL, T0 + 24 * MIN_US + S(3));
   ASSERT_EQ(vtg_rollup_memory_from(r), T0 + 15 * MIN_US);
-  ASSERT_EQ(vtg_rollup_feed(r, 5, 2, T0 + 14 * MIN_US, VTG_OUTCOME_UP, 1), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 5, 2, T0 + 15 * MIN_US, VTG_OUTCOME_UP, 1), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 5, 2, T0 + 14 * MIN_US, VTG_OUTCOME_UP, 1, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 5, 2, T0 + 15 * MIN_US, VTG_OUTCOME_UP, 1, 0), 0);
   vtg_rollup_stats(r, &st);
   ASSERT_EQ(st.too_old, 2);
   /* Many series: the hash grows and every series keeps its own cells. */
   for (uint32_t k = 0; k < 200; k++)
-    ASSERT_EQ(vtg_rollup_feed(r, 100 + k, k % 3, T0 + 20 * MIN_US, VTG_OUTCOME_UP, k + 1), 0);
+    ASSERT_EQ(vtg_rollup_feed(r, 100 + k, k % 3, T0 + 20 * MIN_US, VTG_OUTCOME_UP, k + 1, 0), 0);
   for (uint32_t k = 0; k < 200; k++) {
     ASSERT_EQ(vtg_rollup_cells(r, 100 + k, k % 3, T0 + 20 * MIN_US, 1, c), 1);
     ASSERT_EQ(c[0].latency_avg_us, k + 1);
@@ -218,10 +221,10 @@ VTG_TEST(persistence_round_trip) {
 
   vtg_rollup_t *r = vtg_rollup_new(10 * MIN_US);
   ASSERT(r != NULL);
-  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + S(5), VTG_OUTCOME_UP, 200000), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + S(35), VTG_OUTCOME_DOWN, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + S(5), VTG_OUTCOME_UP, 200000, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + S(35), VTG_OUTCOME_DOWN, 0, 0), 0);
   ASSERT_EQ(vtg_rollup_sample(r, 3, 1, T0 + S(40), VTG_STATE_DOWN), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 3, 2, T0 + MIN_US + S(5), VTG_OUTCOME_DEGRADED, 900000), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 3, 2, T0 + MIN_US + S(5), VTG_OUTCOME_DEGRADED, 900000, 0), 0);
   /* First tick: no flush (nothing to compare with); then the minute
    * changes twice: minutes 0 and 1 are complete and written. */
   vtg_rollup_tick(r, d, NULL, 0, region_names, 3, s, T0 + S(50));
@@ -235,9 +238,9 @@ VTG_TEST(persistence_round_trip) {
   ASSERT_EQ(st.flushes, 2);
   ASSERT_EQ(st.rows_written, 2);
   /* A late result for minute 0 is written again whole at the next flush. */
-  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + S(36), VTG_OUTCOME_DOWN, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + S(36), VTG_OUTCOME_DOWN, 0, 0), 0);
   /* Minute 2 is being filled: it is not written by the tick. */
-  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + 2 * MIN_US + S(2), VTG_OUTCOME_UP, 100000), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + 2 * MIN_US + S(2), VTG_OUTCOME_UP, 100000, 0), 0);
   vtg_rollup_tick(r, d, NULL, 0, region_names, 3, s, T0 + 2 * MIN_US + S(30));
   ASSERT_EQ(vtg_rollup_flush(r, s, region_names, 3, T0 + 2 * MIN_US), 0);
   vtg_rollup_stats(r, &st);
@@ -259,14 +262,14 @@ VTG_TEST(persistence_round_trip) {
   /* The result log replay: minutes 0 and 1 are already counted, minute 2
    * is not. */
   vtg_rollup_set_replay(r, 1);
-  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + S(5), VTG_OUTCOME_UP, 200000), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + S(35), VTG_OUTCOME_DOWN, 0), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 3, 2, T0 + MIN_US + S(5), VTG_OUTCOME_DEGRADED, 900000), 0);
-  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + 2 * MIN_US + S(2), VTG_OUTCOME_UP, 100000), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + S(5), VTG_OUTCOME_UP, 200000, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + S(35), VTG_OUTCOME_DOWN, 0, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 3, 2, T0 + MIN_US + S(5), VTG_OUTCOME_DEGRADED, 900000, 0), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 3, 1, T0 + 2 * MIN_US + S(2), VTG_OUTCOME_UP, 100000, 0), 0);
   vtg_rollup_set_replay(r, 0);
   /* Live results for a loaded minute count (a spool replay after the
    * restart brings only results never seen). */
-  ASSERT_EQ(vtg_rollup_feed(r, 3, 2, T0 + MIN_US + S(6), VTG_OUTCOME_UP, 100000), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 3, 2, T0 + MIN_US + S(6), VTG_OUTCOME_UP, 100000, 0), 0);
   vtg_rollup_stats(r, &st);
   ASSERT_EQ(st.replay_skipped, 3);
   ASSERT_EQ(vtg_rollup_cells(r, 3, 1, T0, 3, c), 2);
@@ -526,7 +529,188 @@ VTG_TEST(config_retention) {
   return 0;
 }
 
+/* Coverage (rollup.h, "Coverage"): a result covers its start to its start
+ * + interval, rounded out to whole seconds; minutes no result covers are
+ * unknown even when the detector still sampled a state in them (its
+ * staleness allowance), and the minutes the coordinator was down with
+ * nothing spooled (no result, no sample) are unknown with coverage 0. */
+VTG_TEST(coverage_rules) {
+  vtg_rollup_t *r = vtg_rollup_new(0);
+  vtg_detect_params_t p = {.fail_threshold = 2, .recover_threshold = 2, .min_regions = 2};
+  vtg_detect_t *d = vtg_detect_new(&p, NULL, NULL);
+  vtg_rollup_cell_t c[9];
+  ASSERT(r != NULL && d != NULL);
+  /* An agent probing every 30 s: 0, 30, 60, 90 s; then the coordinator is
+   * down from 2 min to 5 min and nothing was spooled; probes again from
+   * 5 min 10 s. */
+  for (int k = 0; k < 4; k++)
+    ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + S(30 * k) + 1234, VTG_OUTCOME_UP, 1000, S(30)), 0);
+  for (int k = 0; k < 5; k++)
+    ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + S(310 + 30 * k), k == 2 ? VTG_OUTCOME_DOWN
+                                                                    : VTG_OUTCOME_UP,
+                              1000, S(30)),
+              0);
+  /* The detector kept the silent agent's last state for a while before
+   * it went stale (sampled up in minutes 2 and 3), then the coordinator
+   * stopped: no samples in minute 4. Minute 6 saw a down state. */
+  for (int k = 0; k < 3; k++)
+    ASSERT_EQ(vtg_rollup_sample(r, 1, 0, T0 + k * MIN_US + S(20), VTG_STATE_UP), 0);
+  ASSERT_EQ(vtg_rollup_sample(r, 1, 0, T0 + 3 * MIN_US + S(10), VTG_STATE_UP), 0);
+  ASSERT_EQ(vtg_rollup_sample(r, 1, 0, T0 + 6 * MIN_US + S(10), VTG_STATE_DOWN), 0);
+  vtg_rollup_tick(r, d, (uint32_t[]){1}, 1, region_names, 1, NULL, T0 + 8 * MIN_US + S(1) + 5);
+  ASSERT_EQ(vtg_rollup_cells(r, 1, 0, T0, 9, c), 7); /* minutes 4 and 8 hold nothing */
+  ASSERT_EQ(c[0].covered_s, 60);
+  ASSERT_EQ(c[0].state, VTG_STATE_UP);
+  ASSERT_EQ(c[1].covered_s, 60);
+  ASSERT_EQ(c[2].covered_s, 1); /* 90.001 + 30 s reaches into second 0 of minute 2 */
+  ASSERT_EQ(c[2].state, VTG_STATE_UP);
+  ASSERT_EQ(c[3].covered_s, 0); /* sampled up, but no result: unknown */
+  ASSERT_EQ(c[3].state, VTG_STATE_UNKNOWN);
+  ASSERT_EQ(c[4].covered_s, 0); /* the coordinator was down: no result, no sample */
+  ASSERT_EQ(c[4].state, VTG_STATE_UNKNOWN);
+  ASSERT_EQ(c[5].covered_s, 50); /* from 5 min 10 s */
+  ASSERT_EQ(c[5].state, VTG_STATE_UP); /* not sampled: its probes' majority */
+  ASSERT_EQ(c[6].covered_s, 60);
+  ASSERT_EQ(c[6].state, VTG_STATE_DOWN);
+  ASSERT_EQ(c[7].covered_s, 41); /* the last probe at 430 s covers to 460 s */
+  ASSERT_EQ(c[8].covered_s, 0);  /* nothing reaches minute 8 */
+
+  /* A result ahead of the watermark: only seconds before it count. */
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 8 * MIN_US, VTG_OUTCOME_UP, 1000, S(30)), 0);
+  ASSERT_EQ(vtg_rollup_cells(r, 1, 0, T0 + 8 * MIN_US, 1, c), 1);
+  ASSERT_EQ(c[0].covered_s, 1); /* second 0; the watermark is inside second 1 */
+
+  /* A replayed result adds no coverage twice (a mask) and span 0 covers
+   * the start second only. */
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 5 * MIN_US + S(10), VTG_OUTCOME_UP, 1000, S(30)), 0);
+  ASSERT_EQ(vtg_rollup_feed(r, 1, 0, T0 + 4 * MIN_US + S(7) + 900000, VTG_OUTCOME_UP, 1, 0), 0);
+  ASSERT_EQ(vtg_rollup_cells(r, 1, 0, T0 + 4 * MIN_US, 2, c), 2);
+  ASSERT_EQ(c[0].covered_s, 1);
+  ASSERT_EQ(c[0].state, VTG_STATE_UP);
+  ASSERT_EQ(c[1].covered_s, 50);
+
+  /* The history body says how much of each minute was covered. */
+  vtg_buf_t b;
+  vtg_buf_init(&b, 0);
+  ASSERT_EQ(vtg_rollup_history_json(r, NULL, 1, "web", region_names, 1, T0 + 7 * MIN_US, 8, &b),
+            0);
+  vtg_json_t *v = NULL;
+  char err[128];
+  ASSERT_EQ(vtg_json_parse((const char *)b.data, b.len, &v, err, sizeof err), 0);
+  const vtg_json_t *cells = vtg_json_get(vtg_json_get(v, "regions")->items[0], "cells");
+  ASSERT(cells != NULL && cells->n == 8);
+  ASSERT(vtg_json_get_num(cells->items[0], "coverage", -1) == 1.0);
+  ASSERT(fabs(vtg_json_get_num(cells->items[2], "coverage", -1) - 1.0 / 60) < 1e-9);
+  ASSERT(vtg_json_get_num(cells->items[3], "coverage", -1) == 0.0);
+  ASSERT_STR_EQ(vtg_json_get_str(cells->items[3], "state", ""), "unknown");
+  ASSERT_STR_EQ(vtg_json_get_str(cells->items[6], "state", ""), "down");
+  vtg_json_free(v);
+  vtg_buf_free(&b);
+  vtg_detect_free(d);
+  vtg_rollup_free(r);
+  return 0;
+}
+
+/* Uptime = up-known time / known time, coverage = known time / wall time,
+ * over whole completed minutes; per region, from memory and the store
+ * alike; legacy rows without coverage count as covered when they hold
+ * data; the store's part follows the window as the minute moves. */
+VTG_TEST(uptime_arithmetic) {
+  tmpdir_t t;
+  vtg_store_t *s = NULL;
+  vtg_rollup_uptime_t u[3];
+  vtg_detect_params_t p = {.fail_threshold = 2, .recover_threshold = 2, .min_regions = 2};
+  vtg_detect_t *d = vtg_detect_new(&p, NULL, NULL);
+  ASSERT(d != NULL);
+  ASSERT_EQ(tmp_make(&t), 0);
+  ASSERT_EQ(vtg_store_open(t.db, &s), 0);
+
+  vtg_rollup_t *r = vtg_rollup_new(10 * MIN_US);
+  ASSERT(r != NULL);
+  /* Before the first watermark: nothing known, the wall is the window. */
+  ASSERT_EQ(vtg_rollup_uptime(r, s, 7, region_names, 3, VTG_ROLLUP_WINDOW_24H, u), 0);
+  ASSERT_EQ(u[0].wall_s, 86400);
+  ASSERT_EQ(u[0].known_s, 0);
+  ASSERT(vtg_rollup_uptime_ratio(&u[0]) < 0);
+  ASSERT(vtg_rollup_coverage_ratio(&u[0]) == 0);
+
+  /* 30 minutes of check 7: eu probed every 10 s throughout, down (sampled)
+   * in minutes 3 and 4; us-east only in minutes 0..9 (then its agents
+   * went away); us-west never. Ticked every 10 s: minutes are flushed.
+   * (A completed minute with neither probe nor sample has no state, so
+   * the seconds a last result reaches into it do not count as known.) */
+  for (int sec = 0; sec < 30 * 60; sec += 10) {
+    int64_t t_us = T0 + S(sec) + 2000;
+    int minute = sec / 60, down = minute == 3 || minute == 4;
+    ASSERT_EQ(vtg_rollup_feed(r, 7, 0, t_us, down ? VTG_OUTCOME_DOWN : VTG_OUTCOME_UP, 1000,
+                              S(10)),
+              0);
+    if (down) ASSERT_EQ(vtg_rollup_sample(r, 7, 0, t_us, VTG_STATE_DOWN), 0);
+    if (minute < 10) ASSERT_EQ(vtg_rollup_feed(r, 7, 1, t_us, VTG_OUTCOME_UP, 1000, S(10)), 0);
+    vtg_rollup_tick(r, d, NULL, 0, region_names, 3, s, t_us + S(1));
+  }
+  vtg_rollup_tick(r, d, NULL, 0, region_names, 3, s, T0 + 30 * MIN_US + S(1));
+  /* Minutes 0..29 are complete; memory holds only the last 10, so most
+   * of the window is the store's. eu: 30 min known, 2 of them down. us-east:
+   * minutes 0..9. */
+  ASSERT_EQ(vtg_rollup_uptime(r, s, 7, region_names, 3, VTG_ROLLUP_WINDOW_24H, u), 0);
+  ASSERT_EQ(u[0].wall_s, 86400);
+  ASSERT_EQ(u[0].known_s, 30 * 60);
+  ASSERT_EQ(u[0].up_s, 28 * 60);
+  ASSERT(fabs(vtg_rollup_uptime_ratio(&u[0]) - 28.0 / 30) < 1e-12);
+  ASSERT(fabs(vtg_rollup_coverage_ratio(&u[0]) - 1800.0 / 86400) < 1e-12);
+  ASSERT_EQ(u[1].known_s, 10 * 60);
+  ASSERT_EQ(u[1].up_s, 10 * 60);
+  ASSERT(vtg_rollup_uptime_ratio(&u[1]) == 1.0); /* unknown did not count as up */
+  ASSERT_EQ(u[2].known_s, 0);
+  ASSERT(vtg_rollup_uptime_ratio(&u[2]) < 0);
+  /* A 20-minute window: minutes 10..29. */
+  ASSERT_EQ(vtg_rollup_uptime(r, s, 7, region_names, 3, 20 * MIN_US, u), 0);
+  ASSERT_EQ(u[0].wall_s, 1200);
+  ASSERT_EQ(u[0].known_s, 1200);
+  ASSERT_EQ(u[0].up_s, 1200);
+  ASSERT_EQ(u[1].known_s, 0);
+  ASSERT(vtg_rollup_coverage_ratio(&u[0]) == 1.0);
+  /* The minute moves: minute 30 (no result started in it) joins the
+   * window as unknown, minute 10 leaves it. */
+  vtg_rollup_tick(r, d, NULL, 0, region_names, 3, s, T0 + 31 * MIN_US + S(1));
+  ASSERT_EQ(vtg_rollup_uptime(r, s, 7, region_names, 3, 20 * MIN_US, u), 0);
+  ASSERT_EQ(u[0].known_s, 19 * 60);
+  ASSERT_EQ(u[0].wall_s, 1200);
+
+  /* A row from before coverage was recorded (covered NULL) counts as a
+   * whole covered minute when it holds data; an empty one does not. */
+  vtg_store_rollup_row_t rows[2] = {
+      {.check_id = 8, .region = "eu", .minute_us = T0 + 20 * MIN_US, .up = 2, .state = -1,
+       .covered = -1},
+      {.check_id = 8, .region = "eu", .minute_us = T0 + 21 * MIN_US, .state = -1, .covered = -1},
+  };
+  ASSERT_EQ(vtg_store_rollup_put(s, rows, 2), 0);
+  ASSERT_EQ(vtg_rollup_uptime(r, s, 8, region_names, 3, VTG_ROLLUP_WINDOW_24H, u), 0);
+  ASSERT_EQ(u[0].known_s, 60);
+  ASSERT_EQ(u[0].up_s, 60);
+  vtg_rollup_free(r);
+
+  /* Coverage survives a restart: the mask is stored and loaded. */
+  r = vtg_rollup_new(10 * MIN_US);
+  ASSERT(r != NULL);
+  ASSERT_EQ(vtg_rollup_load(r, s, T0 + 31 * MIN_US + S(2), region_lookup, NULL), 0);
+  vtg_rollup_cell_t c[1];
+  vtg_rollup_tick(r, d, NULL, 0, region_names, 3, s, T0 + 31 * MIN_US + S(2));
+  ASSERT_EQ(vtg_rollup_cells(r, 7, 0, T0 + 29 * MIN_US, 1, c), 1);
+  ASSERT_EQ(c[0].covered_s, 60);
+  ASSERT_EQ(vtg_rollup_uptime(r, s, 7, region_names, 3, VTG_ROLLUP_WINDOW_24H, u), 0);
+  ASSERT_EQ(u[0].known_s, 30 * 60);
+  ASSERT_EQ(u[0].up_s, 28 * 60);
+  vtg_rollup_free(r);
+  vtg_store_close(s);
+  vtg_detect_free(d);
+  tmp_remove_dir(t.dir);
+  return 0;
+}
+
 VTG_TEST_MAIN(VTG_TEST_ENTRY(bucketing) VTG_TEST_ENTRY(worst_state) VTG_TEST_ENTRY(ring_wrap)
                   VTG_TEST_ENTRY(persistence_round_trip) VTG_TEST_ENTRY(store_prune)
                       VTG_TEST_ENTRY(resultlog_prune_keeps_active)
-                          VTG_TEST_ENTRY(config_retention))
+                          VTG_TEST_ENTRY(config_retention) VTG_TEST_ENTRY(coverage_rules)
+                              VTG_TEST_ENTRY(uptime_arithmetic))

@@ -13,6 +13,7 @@
 #include "coord.h"
 #include "incident.h"
 #include "statuspage.h"
+#include "fixture.h"
 #include "test.h"
 #include "vtg/buf.h"
 #include "vtg/clock.h"
@@ -27,15 +28,9 @@ typedef struct fixture_s {
   char *regions[3];
   vtg_agent_t agent[N_AGENTS];
   vtg_agent_t *agents[N_AGENTS];
-  char dir[64], db[128];
+  vtg_test_tmpdb_t tmp;
   int64_t now_us;
 } fixture_t;
-
-static void on_incident(void *ctx, const vtg_incident_t *inc, int removed) {
-  (void)ctx;
-  (void)inc;
-  (void)removed;
-}
 
 static int put_open_incident(vtg_store_t *s, const char *id, const char *check, int64_t onset,
                              int64_t now) {
@@ -43,9 +38,6 @@ static int put_open_incident(vtg_store_t *s, const char *id, const char *check, 
   vtg_incident_region_t reg;
   const char *wave_regions[] = {"us-east"};
   vtg_incident_wave_t wave;
-  vtg_buf_t b;
-  vtg_json_writer_t w;
-  int err;
   memset(&reg, 0, sizeof reg);
   reg.region = "us-east";
   reg.onset_us = onset;
@@ -68,14 +60,7 @@ static int put_open_incident(vtg_store_t *s, const char *id, const char *check, 
   inc.n_regions = 1;
   inc.waves = &wave;
   inc.n_waves = 1;
-  vtg_buf_init(&b, 1 << 20);
-  vtg_json_writer_init(&w, &b, 0);
-  vtg_incident_write_json(&w, &inc, now);
-  err = vtg_json_finish(&w);
-  if (err == 0)
-    err = vtg_store_incident_put(s, id, check, "shop", onset, VTG_TIME_NONE, b.data, b.len);
-  vtg_buf_free(&b);
-  return err;
+  return vtg_test_store_incident(s, &inc, now);
 }
 
 /* Regions: 0 us-east (agents 0, 1), 1 eu-west (agents 2, 3; 3 disconnected),
@@ -122,10 +107,8 @@ static int fixture_init(fixture_t *f) {
   f->c.agents = f->agents;
   f->c.n_agents = N_AGENTS;
 
-  snprintf(f->dir, sizeof f->dir, "/tmp/vtg-test-statuspage-XXXXXX");
-  if (mkdtemp(f->dir) == NULL) return -1;
-  snprintf(f->db, sizeof f->db, "%s/c.db", f->dir);
-  if (vtg_store_open(f->db, &f->c.store) != 0) return -1;
+  if (vtg_test_tmpdb_make(&f->tmp, "statuspage") != 0) return -1;
+  if (vtg_store_open(f->tmp.path, &f->c.store) != 0) return -1;
   for (int i = 0; i < 2; i++)
     if (vtg_store_check_id(f->c.store, f->checks[i].name, "shop", f->checks[i].kind,
                            f->checks[i].url, &f->ids[i]) != 0)
@@ -134,7 +117,7 @@ static int fixture_init(fixture_t *f) {
   if (put_open_incident(f->c.store, "inc-7", "shop <api>", t0 + 30 * 1000000LL, f->now_us) != 0)
     return -1;
 
-  f->c.detect = vtg_detect_new(&p, on_incident, NULL);
+  f->c.detect = vtg_detect_new(&p, vtg_test_on_incident, NULL);
   if (f->c.detect == NULL) return -1;
   for (uint32_t r = 0; r < 3; r++)
     if (vtg_detect_set_region(f->c.detect, r, f->regions[r]) != 0) return -1;
@@ -159,15 +142,9 @@ static int fixture_init(fixture_t *f) {
 }
 
 static void fixture_close(fixture_t *f) {
-  char p[160];
-  static const char *const sfx[] = {"", "-wal", "-shm"};
   vtg_detect_free(f->c.detect);
   vtg_store_close(f->c.store);
-  for (int i = 0; i < 3; i++) {
-    snprintf(p, sizeof p, "%s%s", f->db, sfx[i]);
-    unlink(p);
-  }
-  rmdir(f->dir);
+  vtg_test_tmpdb_remove(&f->tmp);
 }
 
 /* The start tag of the element whose attributes contain `needle`, as a

@@ -11,6 +11,7 @@
 #include "detect.h"
 #include "incident.h"
 #include "store.h"
+#include "fixture.h"
 #include "test.h"
 #include "vtg/buf.h"
 #include "vtg/clock.h"
@@ -19,35 +20,10 @@
 
 #define S(x) ((int64_t)(x) * 1000000)
 
-typedef struct tmpdb_s {
-  char dir[64];
-  char path[128];
-} tmpdb_t;
-
-static int tmpdb_make(tmpdb_t *t) {
-  snprintf(t->dir, sizeof t->dir, "/tmp/vtg-test-store-XXXXXX");
-  if (mkdtemp(t->dir) == NULL) return -1;
-  snprintf(t->path, sizeof t->path, "%s/c.db", t->dir);
-  return 0;
-}
-
-static void tmpdb_remove(tmpdb_t *t) {
-  char p[160];
-  static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-  for (size_t i = 0; i < 4; i++) {
-    snprintf(p, sizeof p, "%s%s", t->path, sfx[i]);
-    unlink(p);
-  }
-  rmdir(t->dir);
-}
-
 /* Puts a minimal incident whose JSON follows the contract writer. */
 static int put_incident(vtg_store_t *s, const char *id, const char *check, int64_t onset,
                         int64_t resolved) {
   vtg_incident_t inc;
-  vtg_buf_t b;
-  vtg_json_writer_t w;
-  int err;
 
   memset(&inc, 0, sizeof inc);
   inc.id = id;
@@ -60,13 +36,8 @@ static int put_incident(vtg_store_t *s, const char *id, const char *check, int64
   inc.cause = 5;
   inc.peak_regions = 2;
   inc.total_regions = 3;
-  vtg_buf_init(&b, 1 << 20);
-  vtg_json_writer_init(&w, &b, 0);
-  vtg_incident_write_json(&w, &inc, onset); /* duration 0 while open: the store refreshes */
-  err = vtg_json_finish(&w);
-  if (err == 0) err = vtg_store_incident_put(s, id, check, "shop", onset, resolved, b.data, b.len);
-  vtg_buf_free(&b);
-  return err;
+  /* duration 0 while open: the store refreshes */
+  return vtg_test_store_incident(s, &inc, onset);
 }
 
 /* Parses the array the store wrote; caller frees. */
@@ -81,11 +52,11 @@ static vtg_json_t *parse(const vtg_buf_t *b) {
 }
 
 VTG_TEST(check_ids_stable) {
-  tmpdb_t t;
+  vtg_test_tmpdb_t t;
   vtg_store_t *s = NULL;
   uint32_t a = 0, b = 0, a2 = 0, b2 = 0, c = 0;
 
-  ASSERT(tmpdb_make(&t) == 0);
+  ASSERT(vtg_test_tmpdb_make(&t, "store") == 0);
   ASSERT_EQ(vtg_store_open(t.path, &s), 0);
   ASSERT_EQ(vtg_store_check_id(s, "shop-web", "shop", "web", "http://a/", &a), 0);
   ASSERT_EQ(vtg_store_check_id(s, "shop-api", "shop", "api", "http://a/api", &b), 0);
@@ -111,7 +82,7 @@ VTG_TEST(check_ids_stable) {
             0);
   vtg_store_close(s);
 
-  /* The database is in WAL mode and at the latest schema version (3: silences). */
+  /* The database is in WAL mode and at the latest schema version (4: rollup coverage). */
   {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -122,7 +93,7 @@ VTG_TEST(check_ids_stable) {
     sqlite3_finalize(st);
     ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-    ASSERT_EQ(sqlite3_column_int(st, 0), 3);
+    ASSERT_EQ(sqlite3_column_int(st, 0), 4);
     sqlite3_finalize(st);
     ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM agents WHERE id='us-east-1'", -1,
                                  &st, NULL),
@@ -137,19 +108,19 @@ VTG_TEST(check_ids_stable) {
   s = NULL;
   ASSERT_EQ(vtg_store_open(t.path, &s), VTG_ESTORE);
   ASSERT(s == NULL);
-  tmpdb_remove(&t);
+  vtg_test_tmpdb_remove(&t);
   return 0;
 }
 
 VTG_TEST(incident_order_and_duration) {
-  tmpdb_t t;
+  vtg_test_tmpdb_t t;
   vtg_store_t *s = NULL;
   vtg_buf_t b;
   vtg_json_t *v;
   int64_t now = S(1800000000) + 90500000; /* 90.5 s after inc-2's onset */
   static const char *const want[] = {"inc-10", "inc-2", "inc-3", "inc-1"};
 
-  ASSERT(tmpdb_make(&t) == 0);
+  ASSERT(vtg_test_tmpdb_make(&t, "store") == 0);
   ASSERT_EQ(vtg_store_open(t.path, &s), 0);
   ASSERT_EQ(put_incident(s, "inc-1", "shop-web", S(1700000000), S(1700000600)), 0);
   ASSERT_EQ(put_incident(s, "inc-2", "shop-web", S(1800000000), VTG_TIME_NONE), 0);
@@ -170,7 +141,7 @@ VTG_TEST(incident_order_and_duration) {
   ASSERT(vtg_json_get(v->items[0], "resolved")->type == VTG_JSON_NULL);
   /* Key order is kept by the refresh. */
   ASSERT_STR_EQ(v->items[1]->keys[0], "id");
-  ASSERT_STR_EQ(v->items[1]->keys[7], "duration_s");
+  ASSERT_STR_EQ(v->items[1]->keys[9], "duration_s");
   vtg_json_free(v);
 
   /* Filters: by check, by since (open ones always overlap). */
@@ -226,16 +197,16 @@ VTG_TEST(incident_order_and_duration) {
 
   vtg_buf_free(&b);
   vtg_store_close(s);
-  tmpdb_remove(&t);
+  vtg_test_tmpdb_remove(&t);
   return 0;
 }
 
 VTG_TEST(incident_max_seq) {
-  tmpdb_t t;
+  vtg_test_tmpdb_t t;
   vtg_store_t *s = NULL;
   uint64_t seq = 99;
 
-  ASSERT(tmpdb_make(&t) == 0);
+  ASSERT(vtg_test_tmpdb_make(&t, "store") == 0);
   ASSERT_EQ(vtg_store_open(t.path, &s), 0);
   ASSERT_EQ(vtg_store_incident_max_seq(s, &seq), 0);
   ASSERT_EQ(seq, 0);
@@ -250,7 +221,7 @@ VTG_TEST(incident_max_seq) {
   ASSERT_EQ(vtg_store_incident_max_seq(s, &seq), 0);
   ASSERT_EQ(seq, 10);
   vtg_store_close(s);
-  tmpdb_remove(&t);
+  vtg_test_tmpdb_remove(&t);
   return 0;
 }
 

@@ -93,6 +93,13 @@ void vtg_httpd_error(vtg_httpd_resp_t *resp, int status, const char *msg,
  * query). Returns 0, or VTG_EINVAL on a malformed escape or a decoded NUL. */
 int vtg_httpd_url_decode(char *s, int plus_space);
 
+/* Takes the next key=value pair off a query string, in place: *p walks the
+ * string (start it at req->query; NULL or "" is the end), the '&' and '='
+ * become NULs and key and value are percent-decoded ('+' = space). A key
+ * without '=' has the empty value; empty pairs are skipped. Returns 1 with
+ * *key and *val set, 0 at the end, or VTG_EINVAL on a malformed escape. */
+int vtg_httpd_query_next(char **p, char **key, char **val);
+
 /* Parses "HOST:PORT" or "[V6]:PORT" with an IP literal host and a port
  * 0-65535 into *ss. Returns 0 or UV_EINVAL. */
 int vtg_httpd_parse_listen(const char *listen, struct sockaddr_storage *ss);
