@@ -244,7 +244,9 @@ void vtg_burst_tick(vtg_coord_t *c) {
   for (size_t i = 0; i < c->cfg.n_checks; i++) {
     uint32_t id = c->check_ids[i];
     const vtg_check_cfg_t *ch = &c->cfg.checks[i];
-    int down = 0;
+    /* Fast while a region is down or an incident is open (it stays open
+     * while its last region settles). */
+    int down = vtg_detect_check_open(c->detect, id);
     for (size_t r = 0; r < c->n_regions && !down; r++) {
       vtg_region_status_t st;
       vtg_detect_region_status(c->detect, id, (uint32_t)r, &st);

@@ -1588,6 +1588,13 @@ void vtg_detect_region_status(const vtg_detect_t *d, uint32_t check, uint32_t re
     out->state = VTG_STATE_UP;
 }
 
+int vtg_detect_check_open(const vtg_detect_t *d, uint32_t check) {
+  const check_t *ck = check_get(d, check);
+  for (size_t i = 0; ck != NULL && i < ck->n_incs; i++)
+    if (ck->incs[i].resolved == TIME_INF) return 1;
+  return 0;
+}
+
 void vtg_detect_agent_status(const vtg_detect_t *d, uint32_t agent, vtg_agent_status_t *out) {
   memset(out, 0, sizeof *out);
   if (agent >= d->n_agents || !d->agents[agent].used) return;

@@ -155,6 +155,9 @@ typedef struct vtg_region_status_s {
 void vtg_detect_region_status(const vtg_detect_t *d, uint32_t check, uint32_t region,
                               vtg_region_status_t *out);
 
+/* 1 while the check has a published incident that is open. */
+int vtg_detect_check_open(const vtg_detect_t *d, uint32_t check);
+
 /* Who a failure is blamed on when it is not the target's (issue 5). */
 enum {
   VTG_BLAME_NONE = 0,
