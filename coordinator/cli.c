@@ -1408,8 +1408,37 @@ static int timeline_one(const cli_opts_t *o) {
   } else {
     put(&err, &chart, "%sopen%s for %s", color ? C_RED : "", color ? C_RESET : "", dur);
   }
-  put(&err, &chart, "; peak %.0f of %.0f regions\n\n", vtg_json_get_num(inc, "peak_regions", 0),
+  put(&err, &chart, "; peak %.0f of %.0f regions\n", vtg_json_get_num(inc, "peak_regions", 0),
       vtg_json_get_num(inc, "total_regions", 0));
+  /* Spread as data: where it began, the order regions went down and came
+   * back, and its severity (region-minutes over the regions watching). */
+  {
+    vtg_buf_t sp;
+    vtg_buf_init(&sp, 64 * 1024);
+    const char *first = vtg_json_get_str(inc, "first_region", NULL);
+    static const char *const orders[2][2] = {{"down_order", "down"}, {"up_order", "back"}};
+    vtg_buf_printf(&sp, "spread   first %s", first ? first : "-");
+    for (int k = 0; k < 2; k++) {
+      const vtg_json_t *ord = vtg_json_get(inc, orders[k][0]);
+      if (ord == NULL || ord->type != VTG_JSON_ARRAY || ord->n == 0) continue;
+      vtg_buf_printf(&sp, "; %s ", orders[k][1]);
+      for (size_t i = 0; i < ord->n; i++)
+        if (ord->items[i]->type == VTG_JSON_STRING)
+          vtg_buf_printf(&sp, "%s%s", i ? " > " : "", ord->items[i]->string);
+    }
+    const vtg_json_t *sev = vtg_json_get(inc, "severity");
+    if (sev != NULL && sev->type == VTG_JSON_NUMBER)
+      vtg_buf_printf(&sp, "; severity %.1f", sev->number);
+    if (sp.data != NULL) {
+      sanitize(sp.data);
+      /* Many regions: cut to the terminal, the end marked. */
+      size_t w = (size_t)term_width();
+      if (w > 4 && sp.len >= w) memcpy(sp.data + w - 4, "...", 4);
+      put(&err, &chart, "%s\n", sp.data);
+    }
+    vtg_buf_free(&sp);
+  }
+  put(&err, &chart, "\n");
   if (err == 0) {
     vtg_json_t *hist = fetch_incident_history(o, inc, now);
     err = vtg_cli_timeline_chart_hist(inc, hist, term_width(), now, color, &chart);

@@ -59,7 +59,15 @@ static int cmp_agent_id(const void *a, const void *b) {
  * VTG_TIME_NONE for a check without one. Incidents under maintenance are
  * left out (maint.h): those marked "maintenance", and any while a window
  * covers the check now, so that alerts built on these stay quiet. */
-static int open_incidents(vtg_coord_t *c, int64_t now_us, int *open, int64_t *onset) {
+/* What /metrics says of a check's open incident (spread as data, issue 5:
+ * its severity and peak fraction, the largest over its open incidents). */
+typedef struct open_inc_s {
+  int open;
+  int64_t onset;          /* VTG_TIME_NONE: none open */
+  double severity, peak;  /* < 0: unknown */
+} open_inc_t;
+
+static int open_incidents(vtg_coord_t *c, int64_t now_us, open_inc_t *oi) {
   vtg_buf_t b;
   vtg_json_t *v = NULL;
   char perr[128];
@@ -78,10 +86,14 @@ static int open_incidents(vtg_coord_t *c, int64_t now_us, int *open, int64_t *on
     for (size_t k = 0; check != NULL && k < c->cfg.n_checks; k++) {
       if (strcmp(c->cfg.checks[k].name, check) != 0) continue;
       if (vtg_maint_covers(c->maint, check, c->cfg.checks[k].service, now_us)) continue;
-      open[k] = 1;
+      oi[k].open = 1;
       if (on != NULL && vtg_clock_parse_rfc3339(on, &t) == 0 &&
-          (onset[k] == VTG_TIME_NONE || t < onset[k]))
-        onset[k] = t;
+          (oi[k].onset == VTG_TIME_NONE || t < oi[k].onset))
+        oi[k].onset = t;
+      double sev = vtg_json_get_num(v->items[i], "severity", -1);
+      double peak = vtg_json_get_num(v->items[i], "peak_fraction", -1);
+      if (sev > oi[k].severity) oi[k].severity = sev;
+      if (peak > oi[k].peak) oi[k].peak = peak;
     }
   }
 out:
@@ -229,24 +241,40 @@ static int write_maintenance(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
   return err;
 }
 
-static int write_incidents(vtg_coord_t *c, const int *open, const int64_t *onset,
-                           vtg_buf_t *out) {
+static int write_incidents(vtg_coord_t *c, const open_inc_t *oi, vtg_buf_t *out) {
   int err = family(out, "vantage_check_incident_open", "gauge",
                    "1 while a check has an open incident that is not under maintenance.");
   for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
     const vtg_check_cfg_t *ch = &c->cfg.checks[i];
     err |= series(out, "vantage_check_incident_open", "check", ch->name, "service", ch->service,
                   "kind", ch->kind);
-    err |= vtg_buf_printf(out, " %d\n", open[i]);
+    err |= vtg_buf_printf(out, " %d\n", oi[i].open);
   }
   err |= family(out, "vantage_check_incident_onset_timestamp_seconds", "gauge",
                 "Onset of a check's open incident not under maintenance (unix seconds); absent "
                 "while none is open.");
   for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
-    if (onset[i] == VTG_TIME_NONE) continue;
+    if (oi[i].onset == VTG_TIME_NONE) continue;
     err |= series(out, "vantage_check_incident_onset_timestamp_seconds", "check",
                   c->cfg.checks[i].name, NULL, NULL, NULL, NULL);
-    err |= vtg_buf_printf(out, " %.3f\n", (double)onset[i] / 1e6);
+    err |= vtg_buf_printf(out, " %.3f\n", (double)oi[i].onset / 1e6);
+  }
+  /* Spread as data (spread.h), for the open incident: absent otherwise. */
+  err |= family(out, "vantage_check_incident_severity", "gauge",
+                "Open incident's severity: region-minutes down over the regions watching.");
+  for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
+    if (!oi[i].open || oi[i].severity < 0) continue;
+    err |= series(out, "vantage_check_incident_severity", "check", c->cfg.checks[i].name, NULL,
+                  NULL, NULL, NULL);
+    err |= vtg_buf_printf(out, " %.3f\n", oi[i].severity);
+  }
+  err |= family(out, "vantage_check_incident_peak_fraction", "gauge",
+                "Open incident's largest share of the watching regions down at once (0..1).");
+  for (size_t i = 0; i < c->cfg.n_checks && err == 0; i++) {
+    if (!oi[i].open || oi[i].peak < 0) continue;
+    err |= series(out, "vantage_check_incident_peak_fraction", "check", c->cfg.checks[i].name,
+                  NULL, NULL, NULL, NULL);
+    err |= vtg_buf_printf(out, " %.3f\n", oi[i].peak);
   }
   return err;
 }
@@ -477,29 +505,27 @@ out:
 int vtg_metrics_write(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
   uint32_t *regions = NULL;
   vtg_agent_t **agents = NULL;
-  int *open = NULL;
-  int64_t *onset = NULL;
+  open_inc_t *oi = NULL;
   size_t n_agents = 0, nc = c->cfg.n_checks ? c->cfg.n_checks : 1;
   int err = 0;
 
   if ((err = vtg__regions_sorted(c->regions, c->n_regions, &regions)) != 0) goto out;
   agents = malloc((c->n_agents ? c->n_agents : 1) * sizeof *agents);
-  open = calloc(nc, sizeof *open);
-  onset = malloc(nc * sizeof *onset);
-  if (agents == NULL || open == NULL || onset == NULL) {
+  oi = malloc(nc * sizeof *oi);
+  if (agents == NULL || oi == NULL) {
     err = VTG_ENOMEM;
     goto out;
   }
   for (size_t i = 0; i < c->n_agents; i++)
     if (c->agents[i] != NULL && c->agents[i]->id != NULL) agents[n_agents++] = c->agents[i];
   qsort(agents, n_agents, sizeof *agents, cmp_agent_id);
-  for (size_t i = 0; i < nc; i++) onset[i] = VTG_TIME_NONE;
-  if (c->store != NULL && (err = open_incidents(c, now_us, open, onset)) != 0) goto out;
+  for (size_t i = 0; i < nc; i++) oi[i] = (open_inc_t){0, VTG_TIME_NONE, -1, -1};
+  if (c->store != NULL && (err = open_incidents(c, now_us, oi)) != 0) goto out;
 
   err |= write_coordinator(c, now_us, out);
   err |= write_regions(c, regions, out);
   err |= write_uptime(c, regions, out);
-  err |= write_incidents(c, open, onset, out);
+  err |= write_incidents(c, oi, out);
   err |= vtg_service_metrics_write(c, now_us, out); /* service.c */
   err |= write_maintenance(c, now_us, out);
   err |= write_agents(c, agents, n_agents, out);
@@ -510,7 +536,6 @@ int vtg_metrics_write(vtg_coord_t *c, int64_t now_us, vtg_buf_t *out) {
 out:
   free(regions);
   free(agents);
-  free(open);
-  free(onset);
+  free(oi);
   return err;
 }
