@@ -41,27 +41,36 @@
     }                                                                                   \
   } while (0)
 
+/* A fresh directory $TMPDIR/vtg-test-NAME-XXXXXX (TMPDIR unset: /tmp), its
+ * name in out; 0, or -1 when it does not fit or mkdtemp fails. */
+static inline int vtg_test_mkdtemp(char *out, size_t n, const char *name) {
+  const char *base = getenv("TMPDIR");
+  if (base == NULL || base[0] == '\0') base = "/tmp";
+  int k = snprintf(out, n, "%s/vtg-test-%s-XXXXXX", base, name);
+  if (k < 0 || (size_t)k >= n) return -1;
+  return mkdtemp(out) != NULL ? 0 : -1;
+}
+
 /* A database path in a fresh temporary directory, for the tests that open a
- * store: vtg_test_tmpdb_make creates /tmp/vtg-test-NAME-XXXXXX and sets path
+ * store: vtg_test_tmpdb_make creates vtg_test_mkdtemp(NAME) and sets path
  * to its c.db (0, or -1 when mkdtemp fails); vtg_test_tmpdb_remove deletes
  * the database with SQLite's -wal/-shm/-journal files and the directory
  * (also after a failed make: then there is nothing to delete). */
 typedef struct vtg_test_tmpdb_s {
-  char dir[64];
-  char path[128];
+  char dir[256];
+  char path[300];
 } vtg_test_tmpdb_t;
 
 static inline int vtg_test_tmpdb_make(vtg_test_tmpdb_t *t, const char *name) {
-  snprintf(t->dir, sizeof t->dir, "/tmp/vtg-test-%s-XXXXXX", name);
   t->path[0] = '\0';
-  if (mkdtemp(t->dir) == NULL) return -1;
+  if (vtg_test_mkdtemp(t->dir, sizeof t->dir, name) != 0) return -1;
   snprintf(t->path, sizeof t->path, "%s/c.db", t->dir);
   return 0;
 }
 
 static inline void vtg_test_tmpdb_remove(const vtg_test_tmpdb_t *t) {
   static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-  char p[160];
+  char p[340];
   if (t->path[0] == '\0') return;
   for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
     snprintf(p, sizeof p, "%s%s", t->path, sfx[i]);

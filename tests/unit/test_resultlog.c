@@ -31,8 +31,7 @@ static void on_durable(void *p, uint64_t gen) {
 }
 
 static int make_dir(char *out, size_t n) {
-  snprintf(out, n, "/tmp/vtg-test-resultlog-XXXXXX");
-  return mkdtemp(out) != NULL ? 0 : -1;
+  return vtg_test_mkdtemp(out, n, "resultlog");
 }
 
 static void remove_dir(const char *dir) {

@@ -33,8 +33,7 @@ typedef struct tmpdir_s {
 } tmpdir_t;
 
 static int tmp_make(tmpdir_t *t) {
-  snprintf(t->dir, sizeof t->dir, "/tmp/vtg-test-rollup-XXXXXX");
-  if (mkdtemp(t->dir) == NULL) return -1;
+  if (vtg_test_mkdtemp(t->dir, sizeof t->dir, "rollup") != 0) return -1;
   snprintf(t->db, sizeof t->db, "%s/c.db", t->dir);
   return 0;
 }

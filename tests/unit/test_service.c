@@ -420,8 +420,7 @@ static int glue_init(glue_t *g) {
   g->regions[1] = "us-west";
   g->c.regions = g->regions;
   g->c.n_regions = 2;
-  snprintf(g->dir, sizeof g->dir, "/tmp/vtg-test-service-XXXXXX");
-  if (mkdtemp(g->dir) == NULL)
+  if (vtg_test_mkdtemp(g->dir, sizeof g->dir, "service") != 0)
     return -1;
   snprintf(g->path, sizeof g->path, "%s/db", g->dir);
   if (vtg_store_open(g->path, &g->c.store) != 0)
